@@ -1,0 +1,15 @@
+"""Test-wide settings: never touch the network, keep every cache inside a temporary folder.
+
+Set before any Hugging Face library is imported, because they read these variables at import time.
+"""
+
+import os
+import tempfile
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_EVALUATE_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_HF_HOME = tempfile.mkdtemp(prefix="lead_hf_tests_hf_home_")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["LEAD_HF_CACHE"] = os.path.join(_HF_HOME, "lead_hf")
