@@ -1,0 +1,294 @@
+"""Find candidate image classifiers on the Hugging Face Hub.
+
+One request stream (``HfApi.list_models`` with the ``image-classification`` pipeline tag, sorted on the
+server) is filtered while it is consumed: what the Hub cannot filter (several libraries at once,
+parameter count from the safetensors metadata, private repos, loadability with
+``AutoModelForImageClassification``) is checked here. Every option is validated before the first
+request, and models that are dropped are logged with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._logging import get_logger
+from .errors import InvalidInputError, LeadHfError
+
+__all__ = [
+    "CandidateModel",
+    "SkippedModel",
+    "VALID_LIBRARIES",
+    "VALID_SORTS",
+    "find_candidate_models",
+    "list_candidate_models",
+]
+
+logger = get_logger(__name__)
+
+PIPELINE_TAG = "image-classification"
+VALID_LIBRARIES = ("transformers", "timm")
+VALID_SORTS = ("downloads", "likes", "trending_score", "created_at", "last_modified")
+AUTO_CLASS = "AutoModelForImageClassification"
+# How many listed models are inspected per wanted candidate before giving up (client-side filters drop some).
+SCAN_FACTOR = 10
+# Only these properties are requested: keeps each page small and gives every filter what it needs.
+EXPAND = [
+    "downloads", "likes", "library_name", "pipeline_tag", "gated", "private",
+    "sha", "tags", "safetensors", "config", "transformersInfo",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    """A Hub model that passed every filter of :func:`list_candidate_models`."""
+
+    model_id: str
+    library: str
+    downloads: int | None = None
+    likes: int | None = None
+    license: str | None = None
+    n_params: int | None = None  # from the safetensors metadata; None when the Hub does not know
+    gated: bool = False
+    sha: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SkippedModel:
+    """A listed model that was dropped, and why."""
+
+    model_id: str
+    reason: str
+
+
+def list_candidate_models(
+    *,
+    # what to look for
+    search: str | None = None,
+    library: str | Sequence[str] = ("transformers",),
+    trained_dataset: str | None = None,
+    # what to leave out
+    max_params: int | None = None,
+    license: str | None = None,
+    exclude_gated: bool = True,
+    exclude_private: bool = True,
+    # order and size of the result
+    sort: str = "downloads",
+    limit: int | None = 20,
+    api: Any = None,
+) -> Iterator[CandidateModel]:
+    """Lazily list image-classification models of the Hub that ``AutoModelForImageClassification`` can load.
+
+    Options are validated when the function is called; the Hub is queried while the result is consumed.
+    Models dropped by a client-side filter are logged (``logging.INFO``); use
+    :func:`find_candidate_models` to get them as a list.
+
+    Args:
+        search (`str`, *optional*): a substring of the model id (e.g. ``"vit"``).
+        library (`str` or sequence of `str`, *optional*, defaults to ``("transformers",)``): libraries to
+            accept, among ``"transformers"`` and ``"timm"``.
+        trained_dataset (`str`, *optional*): only models tagged ``dataset:<trained_dataset>``.
+        max_params (`int`, *optional*): drop models with more parameters. Models whose parameter count the
+            Hub does not report are dropped too when this is set (they are kept otherwise).
+        license (`str`, *optional*): only models with this licence tag (e.g. ``"apache-2.0"``).
+        exclude_gated (`bool`, *optional*, defaults to `True`): drop gated models (they need an approved token).
+        exclude_private (`bool`, *optional*, defaults to `True`): drop private models.
+        sort (`str`, *optional*, defaults to ``"downloads"``): one of :data:`VALID_SORTS`, decreasing.
+        limit (`int`, *optional*, defaults to 20): the most candidates to yield (``None``: no limit).
+        api (`huggingface_hub.HfApi`, *optional*): the client to use (anything with ``list_models``).
+
+    Returns:
+        `Iterator[CandidateModel]`: candidates in the Hub's order.
+
+    Raises:
+        InvalidInputError: an unknown library or sort key, a non-positive ``limit`` or ``max_params``.
+        LeadHfError: the Hub cannot be reached (e.g. ``HF_HUB_OFFLINE=1``), raised while iterating.
+
+    Example:
+        >>> from lead_hf.hub import list_candidate_models
+        >>> models = list_candidate_models(search="vit", max_params=100_000_000, limit=5)  # doctest: +SKIP
+        >>> [m.model_id for m in models]  # doctest: +SKIP
+        ['google/vit-base-patch16-224', ...]
+    """
+    scan = _scan(**locals())  # validates now, before the generator below is first advanced
+    return (item for item in scan if isinstance(item, CandidateModel))
+
+
+def find_candidate_models(**filters: Any) -> tuple[list[CandidateModel], list[SkippedModel]]:
+    """Eager :func:`list_candidate_models` that also returns the dropped models with their reason.
+
+    Args:
+        **filters: the keyword options of :func:`list_candidate_models`.
+
+    Returns:
+        `tuple[list[CandidateModel], list[SkippedModel]]`: the candidates and the models left out.
+    """
+    candidates: list[CandidateModel] = []
+    skipped: list[SkippedModel] = []
+    for item in _scan(**filters):
+        (candidates if isinstance(item, CandidateModel) else skipped).append(item)
+    return candidates, skipped
+
+
+def describe_filters(**filters: Any) -> str:
+    """One-line summary of the non-default filters, for error messages (``search='vit', limit=5``)."""
+    shown = {k: v for k, v in filters.items() if v is not None and k != "api"}
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items()) or "no filters"
+
+
+def _scan(
+    *,
+    search: str | None = None,
+    library: str | Sequence[str] = ("transformers",),
+    trained_dataset: str | None = None,
+    max_params: int | None = None,
+    license: str | None = None,
+    exclude_gated: bool = True,
+    exclude_private: bool = True,
+    sort: str = "downloads",
+    limit: int | None = 20,
+    api: Any = None,
+) -> Iterator[CandidateModel | SkippedModel]:
+    """Validate eagerly, then return a generator of candidates and skipped models."""
+    libraries = _check_libraries(library)
+    if sort not in VALID_SORTS:
+        raise InvalidInputError(f"Unknown sort key {sort!r}; choose one of {list(VALID_SORTS)}.")
+    for name, value in (("limit", limit), ("max_params", max_params)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name} must be a positive integer or None, got {value!r}.")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    query: dict[str, Any] = {"pipeline_tag": PIPELINE_TAG, "sort": sort, "expand": list(EXPAND)}
+    tags = ([libraries[0]] if len(libraries) == 1 else []) + ([f"license:{license}"] if license else [])
+    if tags:  # the Hub ANDs filter tags, so several libraries are filtered here instead
+        query["filter"] = tags
+    if search:
+        query["search"] = search
+    if trained_dataset:
+        query["trained_dataset"] = trained_dataset
+    if exclude_gated:
+        query["gated"] = False
+    if limit is not None:
+        query["limit"] = limit * SCAN_FACTOR
+    wanted = dict(
+        search=search, libraries=libraries, trained_dataset=trained_dataset, max_params=max_params,
+        license=license, exclude_gated=exclude_gated, exclude_private=exclude_private,
+    )  # fmt: skip
+    stream = _stream(api, query, wanted)
+    return stream if limit is None else _take(stream, limit)
+
+
+def _take(items: Iterator[CandidateModel | SkippedModel], limit: int) -> Iterator[CandidateModel | SkippedModel]:
+    """Pass items through until ``limit`` candidates have been yielded (skipped ones do not count)."""
+    found = 0
+    for item in items:
+        yield item
+        if isinstance(item, CandidateModel):
+            found += 1
+            if found >= limit:
+                return
+
+
+def _stream(api: Any, query: dict[str, Any], wanted: dict[str, Any]) -> Iterator[CandidateModel | SkippedModel]:
+    try:
+        for info in api.list_models(**query):
+            reason = _reject_reason(info, **wanted)
+            if reason is None:
+                yield _to_candidate(info)
+            else:
+                logger.info("Skipping %s: %s", info.id, reason)
+                yield SkippedModel(info.id, reason)
+    except (OSError, ConnectionError) as err:  # huggingface_hub HTTP/offline errors subclass these
+        raise LeadHfError(
+            f"Could not list models on the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "Check the connection and HF_HUB_OFFLINE, or pass model ids explicitly."
+        ) from err
+
+
+def _check_libraries(library: str | Sequence[str]) -> tuple[str, ...]:
+    libraries = (library,) if isinstance(library, str) else tuple(library)
+    bad = [lib for lib in libraries if lib not in VALID_LIBRARIES]
+    if not libraries or bad:
+        raise InvalidInputError(
+            f"Unsupported library {bad or library!r}; choose one or more of {list(VALID_LIBRARIES)}."
+        )
+    return libraries
+
+
+def _license(info: Any) -> str | None:
+    return next((t.split(":", 1)[1] for t in info.tags or () if t.startswith("license:")), None)
+
+
+def _n_params(info: Any) -> int | None:
+    safetensors = getattr(info, "safetensors", None)
+    return int(safetensors.total) if safetensors is not None else None
+
+
+def _reject_reason(
+    info: Any,
+    *,
+    search: str | None,
+    libraries: tuple[str, ...],
+    trained_dataset: str | None,
+    max_params: int | None,
+    license: str | None,
+    exclude_gated: bool,
+    exclude_private: bool,
+) -> str | None:
+    """Why ``info`` is not a candidate, or ``None`` when it is (checks in order of cost to the user)."""
+    library = getattr(info, "library_name", None)
+    if library not in libraries:
+        return f"library {library!r} is not one of {list(libraries)}"
+    pipeline = getattr(info, "pipeline_tag", None)
+    if pipeline is not None and pipeline != PIPELINE_TAG:
+        return f"pipeline tag {pipeline!r} is not {PIPELINE_TAG!r}"
+    if library == "transformers":
+        reason = _not_loadable_reason(info)
+        if reason:
+            return reason
+    if exclude_private and getattr(info, "private", False):
+        return "private repository (pass exclude_private=False to keep it)"
+    if exclude_gated and getattr(info, "gated", False):
+        return f"gated repository ({info.gated}; pass exclude_gated=False to keep it)"
+    if search and search.lower() not in info.id.lower():
+        return f"id does not contain {search!r}"
+    if trained_dataset and f"dataset:{trained_dataset}" not in (info.tags or ()):
+        return f"not tagged dataset:{trained_dataset}"
+    if license and _license(info) != license:
+        return f"licence {_license(info)!r} is not {license!r}"
+    n_params = _n_params(info)
+    if max_params is not None:
+        if n_params is None:
+            return "parameter count unknown (no safetensors metadata) and max_params is set"
+        if n_params > max_params:
+            return f"{n_params:,} parameters > max_params={max_params:,}"
+    return None
+
+
+def _not_loadable_reason(info: Any) -> str | None:
+    """Why ``AutoModelForImageClassification`` would refuse the model, from the listed metadata."""
+    auto = getattr(getattr(info, "transformers_info", None), "auto_model", None)
+    if auto is not None and auto != AUTO_CLASS:
+        return f"transformers loads it with {auto}, not {AUTO_CLASS}"
+    architectures = (getattr(info, "config", None) or {}).get("architectures") or []
+    if architectures and not any(a.endswith("ForImageClassification") for a in architectures):
+        return f"config architectures {architectures} have no image-classification head"
+    return None
+
+
+def _to_candidate(info: Any) -> CandidateModel:
+    return CandidateModel(
+        model_id=info.id,
+        library=info.library_name,
+        downloads=getattr(info, "downloads", None),
+        likes=getattr(info, "likes", None),
+        license=_license(info),
+        n_params=_n_params(info),
+        gated=bool(getattr(info, "gated", False)),
+        sha=getattr(info, "sha", None),
+        tags=tuple(info.tags or ()),
+    )
