@@ -89,3 +89,12 @@ def load_zoo_task(task: str, zoo_dir: str | os.PathLike | None = None) -> ZooTas
             elif not np.array_equal(labels, z["labels"]):
                 raise InvalidInputError(f"Zoo task {task!r}: labels of {model!r} differ from the other models'.")
     return ZooTask(task, features, logits, labels, truth[task])
+
+
+def __getattr__(name: str):
+    # The benchmark runner lives in lead_hf.benchmark (which imports this module); re-exported lazily.
+    if name in ("run_zoo_benchmark", "ZooBenchmarkResult"):
+        from . import benchmark
+
+        return getattr(benchmark, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
