@@ -146,7 +146,7 @@ def check_labels(
         small = np.flatnonzero(counts < min_samples_per_class)
         if small.size:
             raise InvalidInputError(
-                f"{pre}class {classes[small[0]]!r} has {counts[small[0]]} sample(s) "
+                f"{pre}class {classes[small[0]].item()!r} has {counts[small[0]]} sample(s) "
                 f"({small.size} class(es) below the minimum); this score needs at least "
                 f"{min_samples_per_class} per class: add samples or drop those classes."
             )
