@@ -1,0 +1,182 @@
+"""Resolve, load and hook an image classifier: the model layer of :mod:`lead_hf.extract`.
+
+Every failure becomes an :class:`~lead_hf.errors.ExtractionError` with a one-line, actionable message.
+The cheap steps (revision, config, image processor) come first so that a wrong model fails before any
+weight is read, and so that a cache hit never loads the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .data import first_line as _first_line
+from .errors import ExtractionError
+
+if TYPE_CHECKING:
+    import torch
+
+# (cls head, distillation head) attribute pairs of distilled models whose logits average the two heads
+TWO_HEAD_ATTRIBUTES = (("cls_classifier", "distillation_classifier"), ("classifier", "classifier_distill"))
+HEAD_ATTRIBUTES = ("classifier", "fc", "head", "heads", "cls_head", "classification_head", "linear")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is known about a model before its weights are loaded."""
+
+    ref: str  # Hub id or absolute local directory
+    revision: str | None  # commit sha (Hub) or a hash of the local files' names/sizes/mtimes
+    config: Any
+    processor: Any
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """The image processor's settings (part of the cache key)."""
+        return {"class": type(self.processor).__name__, **json.loads(self.processor.to_json_string())}
+
+
+def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code: bool) -> ModelSpec:
+    """Find the model (local folder or Hub id), pin its revision, load its config and image processor."""
+    from transformers import AutoConfig, AutoImageProcessor
+
+    path = Path(model).expanduser()
+    if path.is_dir():
+        ref, revision = str(path.resolve()), _local_revision(path)
+        if not (path / "config.json").is_file():
+            raise ExtractionError(f"{str(model)!r} has no config.json: not a transformers model folder "
+                                  "(save it with model.save_pretrained(folder)).")
+    elif isinstance(model, Path) or str(model).startswith((".", "/", "~")):
+        raise ExtractionError(f"model folder {str(model)!r} does not exist; pass an existing folder or a Hub id.")
+    else:
+        ref, revision = str(model), _hub_revision(str(model), revision)
+    kwargs = {"revision": None if path.is_dir() else revision, "trust_remote_code": trust_remote_code}
+    try:
+        config = AutoConfig.from_pretrained(ref, **kwargs)
+    except (ValueError, KeyError, OSError) as err:
+        raise ExtractionError(f"could not read the config of {str(model)!r}: {_first_line(err)}") from err
+    _check_image_classifier(str(model), config)
+    try:
+        processor = AutoImageProcessor.from_pretrained(ref, **kwargs)
+    except (ValueError, KeyError, OSError) as err:
+        raise ExtractionError(
+            f"{str(model)!r} has no usable image processor (preprocessor_config.json): {_first_line(err)}; "
+            "save one with AutoImageProcessor(...).save_pretrained(folder)."
+        ) from err
+    return ModelSpec(ref=ref, revision=revision, config=config, processor=processor)
+
+
+def load_classifier(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> torch.nn.Module:
+    """Load the weights (eval mode); corrupt weights and out-of-memory become :class:`ExtractionError`."""
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    try:
+        model = AutoModelForImageClassification.from_pretrained(
+            spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision, trust_remote_code=trust_remote_code
+        )
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        raise ExtractionError(f"out of memory while loading {name!r}: {_first_line(err)}; "
+                              "use a smaller model or free memory.") from err
+    except Exception as err:  # safetensors/torch raise assorted types for damaged files
+        raise ExtractionError(
+            f"could not load the weights of {name!r} ({type(err).__name__}: {_first_line(err)}); the files may be "
+            "corrupt or incomplete: re-download them (force_download=True) or re-save the model."
+        ) from err
+    return model.eval()
+
+
+def classifier_heads(model: torch.nn.Module) -> list[torch.nn.Linear]:
+    """The final ``nn.Linear`` layer(s) producing the logits: two for distilled (DeiT/LeViT-style) models.
+
+    Lookup order: distillation head pairs, timm's ``get_classifier()``, the usual head attribute names, then
+    the last ``nn.Linear`` whose ``out_features`` equals ``config.num_labels``.
+    """
+    import torch
+
+    num_labels = model.config.num_labels
+
+    def last_linear(module: Any) -> torch.nn.Linear | None:
+        if not isinstance(module, torch.nn.Module):
+            return None
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+        return linears[-1] if linears else None
+
+    for first, second in TWO_HEAD_ATTRIBUTES:
+        pair = [last_linear(getattr(model, first, None)), last_linear(getattr(model, second, None))]
+        if all(head is not None for head in pair):
+            return pair
+    timm_model = getattr(model, "timm_model", None)
+    if timm_model is not None and hasattr(timm_model, "get_classifier"):
+        head = last_linear(timm_model.get_classifier())
+        if head is not None:
+            return [head]
+    for attribute in HEAD_ATTRIBUTES:
+        head = last_linear(getattr(model, attribute, None))
+        if head is not None:
+            return [head]
+    head = last_linear(model)
+    if head is None:
+        raise ExtractionError(
+            f"{type(model).__name__} has no nn.Linear classifier with {num_labels} outputs (config.num_labels): "
+            "cannot locate the penultimate features of this architecture."
+        )
+    return [head]
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def _check_image_classifier(name: str, config: Any) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+
+    remote = "AutoModelForImageClassification" in (getattr(config, "auto_map", None) or {})
+    if type(config) not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING and not remote:
+        kind = getattr(config, "model_type", type(config).__name__)
+        raise ExtractionError(
+            f"{name!r} (model_type {kind!r}) is not an image classifier: AutoModelForImageClassification cannot "
+            "load it; pick a model with the image-classification task."
+        )
+    if not getattr(config, "num_labels", 0):
+        raise ExtractionError(f"{name!r} has no classification head (num_labels=0); pick a fine-tuned classifier.")
+
+
+def _hub_revision(model_id: str, revision: str | None) -> str:
+    """Pin a Hub model to its commit sha by fetching (or finding in the cache) its small config.json."""
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub import hf_hub_download
+
+    try:
+        config_file = hf_hub_download(model_id, "config.json", revision=revision)
+    except hub_errors.GatedRepoError as err:
+        raise ExtractionError(f"{model_id!r} is gated: accept its conditions on https://huggingface.co/{model_id} "
+                              "and log in (`hf auth login`), or skip it.") from err
+    except hub_errors.RepositoryNotFoundError as err:
+        raise ExtractionError(f"model {model_id!r} was not found on the Hub (404): check the id, or log in "
+                              "if it is private.") from err
+    except hub_errors.RevisionNotFoundError as err:
+        raise ExtractionError(f"model {model_id!r} has no revision {revision!r}; pass an existing branch, "
+                              "tag or commit.") from err
+    except hub_errors.LocalEntryNotFoundError as err:
+        raise ExtractionError(f"model {model_id!r} is not in the local cache and the Hub is unreachable "
+                              "(offline?): connect once to download it, or pass a local folder.") from err
+    except hub_errors.EntryNotFoundError as err:
+        raise ExtractionError(f"{model_id!r} has no config.json: not a transformers model.") from err
+    except (OSError, ValueError) as err:  # network errors, invalid repo ids
+        raise ExtractionError(f"could not reach model {model_id!r}: {_first_line(err)}") from err
+    return Path(config_file).parent.name  # .../snapshots/<commit sha>/config.json
+
+
+def _local_revision(folder: Path) -> str:
+    """A hash of the weight and config files' names, sizes and modification times (no file is read)."""
+    entries = []
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and (file.suffix in WEIGHT_SUFFIXES or file.suffix == ".json"):
+            stat = file.stat()
+            entries.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return "local-" + hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]

@@ -1,0 +1,356 @@
+"""Load an image-classification dataset: Hub id, local folder or ``datasets`` object -> :class:`ImageDataset`.
+
+The image and label columns are detected (``datasets.Image`` / ``ClassLabel`` features first, then common
+names) unless given, the labels are checked to be classes (not a regression target, at least 2 classes),
+and an optional class-balanced, seeded subsample keeps the dataset's own order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._logging import get_logger
+from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import datasets
+    from PIL import Image as PILImage
+
+__all__ = ["ImageDataset", "load_image_dataset", "subsample_per_class", "open_rgb_image"]
+
+logger = get_logger(__name__)
+
+IMAGE_COLUMN_NAMES = ("image", "img", "images", "picture", "pixel_values")
+LABEL_COLUMN_NAMES = ("label", "labels", "target", "targets", "class", "fine_label", "coarse_label", "category")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """One split of an image-classification dataset, with resolved columns and integer labels.
+
+    Attributes:
+        dataset (`datasets.Dataset`): the rows (after subsampling); images are decoded lazily.
+        image_column (`str`): the column holding the images.
+        label_column (`str`): the column holding the class labels.
+        class_names (`list[str]`): ``class_names[k]`` is the name of label ``k``.
+        name (`str`): where the data came from (Hub id, folder, or the dataset's own name).
+        split (`str`): the split that was selected.
+        fingerprint (`str`): stable hash of the data, split, columns and sampling (cache key).
+        labels (`np.ndarray` of shape `(n_samples,)`, int64): label of each row, in row order.
+    """
+
+    dataset: datasets.Dataset
+    image_column: str
+    label_column: str
+    class_names: list[str]
+    name: str
+    split: str
+    fingerprint: str
+    labels: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (``len(class_names)``)."""
+        return len(self.class_names)
+
+
+def load_image_dataset(
+    dataset: str | Path | datasets.Dataset | datasets.DatasetDict | ImageDataset,
+    *,
+    split: str = "train",
+    image_column: str | None = None,
+    label_column: str | None = None,
+    max_samples_per_class: int | None = None,
+    seed: int = 0,
+    trust_remote_code: bool = False,
+) -> ImageDataset:
+    """Load one split of an image-classification dataset and resolve its image and label columns.
+
+    Args:
+        dataset (`str`, `Path`, `datasets.Dataset`, `datasets.DatasetDict` or `ImageDataset`):
+            a Hub dataset id (``"cifar10"``, ``"owner/name"``), a local ``imagefolder`` directory
+            (``<dir>/<split>/<class>/<image>`` or ``<dir>/<class>/<image>``) or a folder written by
+            ``save_to_disk``, a loaded dataset, or an `ImageDataset` (returned unchanged unless
+            ``max_samples_per_class`` is given; its own split and columns are kept).
+        split (`str`, *optional*, defaults to ``"train"``): the split to use.
+        image_column (`str`, *optional*): the image column; detected when omitted.
+        label_column (`str`, *optional*): the label column; detected when omitted.
+        max_samples_per_class (`int`, *optional*): keep at most this many rows per class, drawn at
+            random (seeded) and kept in dataset order. ``None`` keeps every row.
+        seed (`int`, *optional*, defaults to 0): seed of the subsampling.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): allow a Hub dataset's loading
+            script, for ``datasets`` versions that still run them.
+
+    Returns:
+        `ImageDataset`: the split with its columns, class names, integer labels and fingerprint.
+
+    Raises:
+        InvalidInputError: unknown dataset or split, no image or label column, labels that are not
+            classes (floats), fewer than 2 classes, or a bad ``max_samples_per_class``.
+
+    Example:
+        >>> data = load_image_dataset("path/to/imagefolder", max_samples_per_class=100)  # doctest: +SKIP
+        >>> data.class_names, len(data), data.labels[:5]  # doctest: +SKIP
+    """
+    _check_max_samples(max_samples_per_class)
+    if isinstance(dataset, ImageDataset):
+        if max_samples_per_class is None:
+            return dataset
+        return subsample_per_class(dataset, max_samples_per_class, seed=seed)
+
+    name, rows = _load_split(dataset, split=split, trust_remote_code=trust_remote_code)
+    image_column = _find_image_column(rows, image_column)
+    label_column = _find_label_column(rows, label_column, image_column)
+    labels, class_names = _encode_labels(rows, label_column)
+    base_fingerprint = getattr(rows, "_fingerprint", None) or _hash({"name": name, "n": len(rows)})
+    full = ImageDataset(
+        dataset=rows, image_column=image_column, label_column=label_column, class_names=class_names,
+        name=name, split=split, labels=labels,
+        fingerprint=_hash({"data": base_fingerprint, "split": split, "image": image_column, "label": label_column}),
+    )
+    if max_samples_per_class is None:
+        return full
+    return subsample_per_class(full, max_samples_per_class, seed=seed)
+
+
+def subsample_per_class(data: ImageDataset, max_samples_per_class: int, *, seed: int = 0) -> ImageDataset:
+    """Keep at most ``max_samples_per_class`` rows of each class, drawn with ``seed``, in dataset order.
+
+    Classes with fewer rows keep all of them. The same input and seed always select the same rows.
+    """
+    _check_max_samples(max_samples_per_class)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in range(len(data.class_names)):
+        rows = np.flatnonzero(data.labels == label)
+        if len(rows) > max_samples_per_class:
+            rows = rng.choice(rows, size=max_samples_per_class, replace=False)
+        keep.append(rows)
+    keep = np.sort(np.concatenate(keep))
+    small = [data.class_names[k] for k in range(len(data.class_names))
+             if 0 < np.count_nonzero(data.labels == k) < max_samples_per_class]
+    if small:
+        logger.info("%d class(es) have fewer than %d rows and are kept whole: %s",
+                    len(small), max_samples_per_class, small[:10])
+    sampling = {"max_samples_per_class": max_samples_per_class, "seed": seed}
+    return ImageDataset(
+        dataset=data.dataset.select(keep), image_column=data.image_column, label_column=data.label_column,
+        class_names=list(data.class_names), name=data.name, split=data.split, labels=data.labels[keep],
+        fingerprint=_hash({"parent": data.fingerprint, **sampling}),
+    )
+
+
+def open_rgb_image(value: Any) -> PILImage.Image:
+    """Decode one image cell (PIL image, ``{"bytes", "path"}`` dict, path or bytes) as an RGB PIL image.
+
+    Grayscale, palette and RGBA images are converted to RGB (alpha dropped). Undecodable data raises
+    whatever PIL raises (``OSError`` / ``ValueError``); callers decide whether to skip the row.
+    """
+    from PIL import Image
+
+    if isinstance(value, dict):
+        value = value["bytes"] if value.get("bytes") is not None else value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        value = Image.open(io.BytesIO(value))
+    elif isinstance(value, (str, Path)):
+        value = Image.open(value)
+    if not isinstance(value, Image.Image):
+        raise ValueError(f"not an image: {type(value).__name__}")
+    value.load()
+    return value if value.mode == "RGB" else value.convert("RGB")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loading
+
+
+def _load_split(dataset: Any, *, split: str, trust_remote_code: bool) -> tuple[str, datasets.Dataset]:
+    import datasets
+
+    if isinstance(dataset, datasets.Dataset):
+        return (dataset.info.dataset_name or "dataset"), dataset
+    if isinstance(dataset, datasets.DatasetDict):
+        return "dataset", _pick_split(dataset, split, "the DatasetDict")
+    if isinstance(dataset, (datasets.IterableDataset, datasets.IterableDatasetDict)):
+        raise InvalidInputError(
+            "streaming (Iterable) datasets are not supported: labels are needed up front; "
+            "load without streaming=True."
+        )
+    if not isinstance(dataset, (str, Path)):
+        raise InvalidInputError(
+            f"dataset must be a Hub id, a local folder, a datasets.Dataset/DatasetDict or an ImageDataset, "
+            f"got {type(dataset).__name__}."
+        )
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        return str(dataset), _load_local(path, split)
+    text = str(dataset)
+    if isinstance(dataset, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
+        raise InvalidInputError(f"dataset folder {text!r} does not exist; pass an existing imagefolder directory.")
+    return text, _load_hub(text, split, trust_remote_code)
+
+
+def _load_local(path: Path, split: str) -> datasets.Dataset:
+    import datasets
+
+    if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.Dataset):
+            return loaded
+        return _pick_split(loaded, split, f"folder {str(path)!r}")
+    try:
+        loaded = datasets.load_dataset("imagefolder", data_dir=str(path))
+    except (ValueError, FileNotFoundError, datasets.exceptions.DatasetsError) as err:
+        raise InvalidInputError(
+            f"could not read {str(path)!r} as an imagefolder (<dir>/<split>/<class>/<image> or "
+            f"<dir>/<class>/<image>): {first_line(err)}"
+        ) from err
+    return _pick_split(loaded, split, f"folder {str(path)!r}")
+
+
+def _load_hub(dataset_id: str, split: str, trust_remote_code: bool) -> datasets.Dataset:
+    import datasets
+
+    kwargs: dict[str, Any] = {}
+    if trust_remote_code:
+        if "trust_remote_code" in inspect.signature(datasets.load_dataset).parameters:
+            kwargs["trust_remote_code"] = True
+        else:
+            logger.warning("datasets %s runs no loading scripts: trust_remote_code=True is ignored.",
+                           datasets.__version__)
+    try:
+        return datasets.load_dataset(dataset_id, split=split, **kwargs)
+    except ValueError as err:
+        if "split" in str(err).lower():
+            raise InvalidInputError(
+                f"dataset {dataset_id!r} has no split {split!r} ({first_line(err)}); pass split=<one of them>."
+            ) from err
+        raise InvalidInputError(f"could not load dataset {dataset_id!r}: {first_line(err)}") from err
+    except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
+        raise InvalidInputError(
+            f"dataset {dataset_id!r} was not found on the Hub nor in the local cache ({first_line(err)}); "
+            "check the id (and your access/token for private or gated datasets), or pass a local "
+            "imagefolder directory. Offline (HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1) only cached datasets load."
+        ) from err
+
+
+def _pick_split(splits: datasets.DatasetDict, split: str, where: str) -> datasets.Dataset:
+    if split not in splits:
+        raise InvalidInputError(f"{where} has no split {split!r}; available splits: {sorted(splits)}. Pass split=...")
+    return splits[split]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# columns and labels
+
+
+def _find_image_column(rows: datasets.Dataset, image_column: str | None) -> str:
+    import datasets
+
+    columns = list(rows.column_names)
+    if image_column is not None:
+        if image_column not in columns:
+            raise InvalidInputError(f"image_column={image_column!r} is not a column; columns: {columns}.")
+        return image_column
+    image_columns = [c for c in columns if isinstance(rows.features[c], datasets.Image)]
+    named = [c for c in IMAGE_COLUMN_NAMES if c in image_columns or (not image_columns and c in columns)]
+    if len(image_columns) == 1:
+        return image_columns[0]
+    if named:
+        return named[0]
+    if image_columns:
+        raise InvalidInputError(f"several image columns {image_columns}; pass image_column=<one of them>.")
+    raise InvalidInputError(f"no image column (datasets.Image feature) among columns {columns}; pass image_column=...")
+
+
+def _find_label_column(rows: datasets.Dataset, label_column: str | None, image_column: str) -> str:
+    import datasets
+
+    columns = [c for c in rows.column_names if c != image_column]
+    if label_column is not None:
+        if label_column not in rows.column_names:
+            raise InvalidInputError(f"label_column={label_column!r} is not a column; columns: {columns}.")
+        return label_column
+    class_columns = [c for c in columns if isinstance(rows.features[c], datasets.ClassLabel)]
+    if len(class_columns) == 1:
+        return class_columns[0]
+    candidates = class_columns or columns
+    for name in LABEL_COLUMN_NAMES:
+        if name in candidates:
+            return name
+    if class_columns:
+        raise InvalidInputError(f"several ClassLabel columns {class_columns}; pass label_column=<one of them>.")
+    raise InvalidInputError(
+        f"no label column found: no ClassLabel feature and none of {list(LABEL_COLUMN_NAMES)} among columns "
+        f"{columns}; pass label_column=..."
+    )
+
+
+def _encode_labels(rows: datasets.Dataset, label_column: str) -> tuple[np.ndarray, list[str]]:
+    import datasets
+
+    feature = rows.features[label_column]
+    values = np.asarray(rows.with_format("numpy")[label_column])
+    if isinstance(feature, datasets.ClassLabel):
+        labels, class_names = values.astype(np.int64), list(feature.names)
+        if labels.size and labels.min() < 0:
+            raise InvalidInputError(
+                f"label column {label_column!r} has {int(np.sum(labels < 0))} unlabelled rows (label -1); "
+                "use a labelled split (e.g. split='train') or filter them out."
+            )
+    elif values.dtype.kind == "f":
+        raise InvalidInputError(
+            f"label column {label_column!r} holds floats (e.g. {values[:3].tolist()}): this looks like a "
+            "regression target; lead-hf ranks models for classification. Pass label_column=<a class column>."
+        )
+    elif values.dtype.kind in "iub" or (values.dtype.kind in "OUS" and all(isinstance(v, str) for v in values)):
+        uniques, labels = np.unique(values, return_inverse=True)
+        labels, class_names = labels.astype(np.int64).reshape(-1), [str(u) for u in uniques]
+    else:
+        raise InvalidInputError(
+            f"label column {label_column!r} has type {feature} and cannot be read as classes; "
+            "pass label_column=<a ClassLabel, int or str column>."
+        )
+    present = np.unique(labels)
+    if present.size < 2:
+        found = [class_names[k] for k in present]
+        raise InvalidInputError(
+            f"label column {label_column!r} has {present.size} class(es) {found}; at least 2 classes are needed "
+            "to rank models for classification."
+        )
+    return labels, class_names
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_max_samples(max_samples_per_class: Any) -> None:
+    if max_samples_per_class is None:
+        return
+    if isinstance(max_samples_per_class, bool) or not isinstance(max_samples_per_class, (int, np.integer)) \
+            or max_samples_per_class < 1:
+        raise InvalidInputError(
+            f"max_samples_per_class must be a positive int or None, got {max_samples_per_class!r}."
+        )
+
+
+def _hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line error messages."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

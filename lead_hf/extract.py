@@ -1,0 +1,266 @@
+"""Penultimate features and source logits of an image classifier over a dataset, driven by Accelerate.
+
+One forward pass per batch gives both: the logits are the model's output and the features are the input
+of its final ``nn.Linear`` classifier, captured by a forward pre-hook. The same code runs in one process or
+under ``accelerate launch`` / ``torchrun`` (the data are sharded, ``gather_for_metrics`` reassembles them in
+dataset order). Results are cached on disk, keyed by model revision, dataset fingerprint (split and
+sampling included) and image-processor settings, so a second run does not even load the model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _cache, _models
+from ._logging import get_logger
+from .data import ImageDataset, first_line, load_image_dataset, open_rgb_image
+from .errors import ExtractionError, InvalidInputError
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from accelerate import Accelerator
+
+__all__ = ["Extraction", "extract"]
+
+logger = get_logger(__name__)
+
+# Placeholder size for undecodable images (their rows are dropped after the forward pass).
+_PLACEHOLDER_SIZE = (32, 32)
+
+
+@dataclass(frozen=True, eq=False)
+class Extraction:
+    """What :func:`extract` returns: features, source logits and labels of the same rows, in dataset order.
+
+    Attributes:
+        model_id (`str`): the model as it was given (Hub id or folder).
+        features (`np.ndarray` of shape `(n_samples, n_features)`, float32): input of the final linear
+            classifier. For distilled models with two heads (DeiT ``cls_classifier`` + ``distillation_classifier``)
+            it is the concatenation ``[cls_input, distillation_input]`` (width ``2 * hidden_size``), so the
+            logits stay an affine function of the features: ``logits = [W_cls, W_dist] @ f / 2 + (b_cls + b_dist) / 2``.
+        logits (`np.ndarray` of shape `(n_samples, n_source_classes)`, float32): the model's pre-softmax output.
+        labels (`np.ndarray` of shape `(n_samples,)`, int64): target label of each row.
+        n_params (`int`): number of model parameters.
+        seconds (`float`): wall-clock seconds of the extraction (of the original run when ``from_cache``).
+        from_cache (`bool`): whether the arrays were read from the on-disk cache.
+        n_skipped (`int`): rows dropped because their image could not be decoded.
+        revision (`str`, *optional*): the Hub commit sha, or ``"local-<hash>"`` for a local folder.
+    """
+
+    model_id: str
+    features: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+    n_params: int
+    seconds: float
+    from_cache: bool
+    n_skipped: int
+    revision: str | None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def extract(
+    model: str | Path,
+    dataset: str | Path | datasets.Dataset | datasets.DatasetDict | ImageDataset,
+    *,
+    # data
+    split: str = "train",
+    image_column: str | None = None,
+    label_column: str | None = None,
+    max_samples_per_class: int | None = None,
+    seed: int = 0,
+    # execution
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    accelerator: Accelerator | None = None,
+    progress: bool = True,
+    # cache and loading
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> Extraction:
+    """Extract penultimate features and source logits of an image classifier over a dataset split.
+
+    Args:
+        model (`str` or `Path`): a Hub id of an ``AutoModelForImageClassification`` checkpoint or a local
+            folder written by ``save_pretrained`` (with its image processor).
+        dataset: anything :func:`lead_hf.data.load_image_dataset` accepts (Hub id, imagefolder directory,
+            `datasets.Dataset`/`DatasetDict`, `ImageDataset`).
+        split, image_column, label_column, max_samples_per_class, seed: passed to ``load_image_dataset``.
+        batch_size (`int`, *optional*, defaults to 32): images per forward pass (per process).
+        num_workers (`int`, *optional*): DataLoader worker processes decoding and preprocessing images;
+            default ``min(2, cpu count)``, or 0 when the data fit in two batches.
+        accelerator (`accelerate.Accelerator`, *optional*): device, mixed precision and processes; a default
+            ``Accelerator()`` is created when omitted. Mixed precision is used only if it enables it.
+        progress (`bool`, *optional*, defaults to `True`): show a progress bar (main process only).
+        cache_dir (`str` or `Path`, *optional*): cache folder; default ``$LEAD_HF_CACHE`` or ``~/.cache/lead_hf``.
+        use_cache (`bool`, *optional*, defaults to `True`): read and write the cache.
+        revision (`str`, *optional*): Hub branch, tag or commit of the model.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): allow custom model code from the Hub.
+
+    Returns:
+        `Extraction`: ``features`` (N, D), ``logits`` (N, C_source) float32 and ``labels`` (N,) int64, in
+        dataset order; rows whose image cannot be decoded are dropped and counted in ``n_skipped``.
+
+    Raises:
+        InvalidInputError: bad options, dataset problems, or a cache directory that is not writable
+            (raised before any work).
+        ExtractionError: the model is missing, gated, not an image classifier, has corrupt weights, or
+            runs out of memory.
+
+    Example:
+        >>> out = extract("google/vit-base-patch16-224", "path/to/imagefolder", max_samples_per_class=50)  # doctest: +SKIP
+        >>> out.features.shape, out.logits.shape, out.labels.shape  # doctest: +SKIP
+    """
+    _check_positive_int("batch_size", batch_size)
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
+                                    or num_workers < 0):
+        raise InvalidInputError(f"num_workers must be a non-negative int or None, got {num_workers!r}.")
+    folder = _cache.writable_cache_dir(cache_dir) if use_cache else None
+    data = load_image_dataset(dataset, split=split, image_column=image_column, label_column=label_column,
+                              max_samples_per_class=max_samples_per_class, seed=seed)
+    spec = _models.resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
+    path = None
+    if folder is not None:
+        path = _cache.cache_path(folder, model_ref=spec.ref, revision=spec.revision,
+                                 data_fingerprint=data.fingerprint, preprocessing=spec.preprocessing)
+        cached = _cache.load_cached(path)
+        if cached is not None:
+            logger.info("extract %s: cache hit %s", model, path)
+            return Extraction(model_id=str(model), from_cache=True, **cached)
+
+    if accelerator is None:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+    start = time.perf_counter()
+    network = _models.load_classifier(spec, name=str(model), trust_remote_code=trust_remote_code)
+    n_params = _models.count_parameters(network)
+    features, logits, index, ok = _run(network, data, spec.processor, accelerator, batch_size=batch_size,
+                                       num_workers=num_workers, progress=progress, name=str(model))
+    if not np.array_equal(index, np.arange(len(data))):
+        raise ExtractionError(f"internal error: gathered {len(index)} rows out of order for {len(data)} images.")
+    result = Extraction(
+        model_id=str(model), features=features[ok], logits=logits[ok], labels=data.labels[ok],
+        n_params=n_params, seconds=time.perf_counter() - start, from_cache=False,
+        n_skipped=int(np.count_nonzero(~ok)), revision=spec.revision,
+    )
+    if result.n_skipped:
+        logger.warning("extract %s: skipped %d undecodable image(s) of %d.", model, result.n_skipped, len(data))
+    if path is not None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            _cache.save_cached(path, features=result.features, logits=result.logits, labels=result.labels,
+                               n_params=n_params, n_skipped=result.n_skipped, seconds=result.seconds,
+                               revision=result.revision)
+        accelerator.wait_for_everyone()
+    return result
+
+
+class _Rows:
+    """Map-style torch dataset over the undecoded image cells; decoding happens in the collate function."""
+
+    def __init__(self, rows: datasets.Dataset, image_column: str):
+        import datasets
+
+        self.rows = rows.select_columns([image_column]).cast_column(image_column, datasets.Image(decode=False))
+        self.image_column = image_column
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[int, Any]:
+        return index, self.rows[index][self.image_column]
+
+
+class _Collate:
+    """Decode to RGB and preprocess one batch (in the DataLoader workers); undecodable images are flagged."""
+
+    def __init__(self, processor: Any):
+        self.processor = processor
+
+    def __call__(self, batch: list[tuple[int, Any]]) -> dict[str, torch.Tensor]:
+        import torch
+        from PIL import Image
+
+        images, ok = [], []
+        for _, cell in batch:
+            try:
+                images.append(open_rgb_image(cell))
+                ok.append(True)
+            except (OSError, ValueError, SyntaxError):  # PIL's errors for damaged files
+                images.append(None)
+                ok.append(False)
+        size = next((image.size for image in images if image is not None), _PLACEHOLDER_SIZE)
+        images = [image if image is not None else Image.new("RGB", size) for image in images]
+        pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
+        return {"pixel_values": pixels, "index": torch.tensor([i for i, _ in batch]), "ok": torch.tensor(ok, dtype=torch.int64)}
+
+
+def _run(network: torch.nn.Module, data: ImageDataset, processor: Any, accelerator: Accelerator, *,
+         batch_size: int, num_workers: int | None, progress: bool, name: str) -> tuple[np.ndarray, ...]:
+    """One pass over the data: (features, logits, row index, decodable flag), gathered in dataset order."""
+    import torch
+    from accelerate.utils import tqdm
+
+    heads = _models.classifier_heads(network)
+    captured: list[torch.Tensor] = []
+    hooks = [head.register_forward_pre_hook(lambda _module, args: captured.append(args[0])) for head in heads]
+    if num_workers is None:
+        num_workers = 0 if len(data) <= 2 * batch_size else min(2, os.cpu_count() or 1)
+    loader = torch.utils.data.DataLoader(
+        _Rows(data.dataset, data.image_column), batch_size=batch_size, shuffle=False,
+        num_workers=num_workers, collate_fn=_Collate(processor),
+    )
+    network, loader = accelerator.prepare(network, loader)
+    network.eval()
+    parts: dict[str, list[np.ndarray]] = {"features": [], "logits": [], "index": [], "ok": []}
+    try:
+        for batch in tqdm(loader, main_process_only=True, disable=not progress, desc=f"extract {name}"):
+            captured.clear()
+            with torch.no_grad():
+                logits = network(pixel_values=batch["pixel_values"]).logits
+            if len(captured) != len(heads):
+                raise ExtractionError(f"{name!r}: the classifier ran {len(captured)} times for {len(heads)} head(s); "
+                                      "cannot tell which call gives the penultimate features.")
+            features = torch.cat([f.flatten(1) for f in captured], dim=1)
+            gathered = accelerator.gather_for_metrics((features.float(), logits.float(), batch["index"], batch["ok"]))
+            for key, value in zip(parts, gathered, strict=True):
+                parts[key].append(value.cpu().numpy())
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        raise ExtractionError(f"out of memory running {name!r} with batch_size={batch_size}: "
+                              f"{first_line(err)}; lower batch_size.") from err
+    except RuntimeError as err:
+        raise ExtractionError(f"{name!r} failed on a batch ({first_line(err)}); check that its image processor "
+                              "matches the model.") from err
+    finally:
+        for hook in hooks:
+            hook.remove()
+        _release(accelerator, network, loader)
+    if not parts["index"]:
+        raise InvalidInputError(f"the dataset {data.name!r} (split {data.split!r}) has no rows to extract.")
+    features, logits, index, ok = (np.concatenate(parts[key]) for key in parts)
+    return features, logits, index, ok.astype(bool)
+
+
+def _release(accelerator: Accelerator, network: Any, loader: Any) -> None:
+    """Drop the accelerator's references to our model and loader (a reused accelerator must not keep them alive)."""
+    for attribute, prepared in (("_models", network), ("_dataloaders", loader)):
+        registry = getattr(accelerator, attribute, None)
+        if isinstance(registry, list):
+            registry[:] = [item for item in registry if item is not prepared]
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}.")
