@@ -1,0 +1,313 @@
+"""Rank candidate models on a target dataset: load the data once, then per model extract -> score -> row.
+
+A model that fails (missing or gated repo, not an image classifier, out of memory, corrupt weights, a
+scorer error) becomes a row with an ``error`` message and whatever was computed; the other models still
+run. Features are cached on disk by :func:`lead_hf.extract.extract`, so an interrupted ranking that is
+started again reuses every model already extracted (its row says ``from_cache=True``).
+
+Under ``accelerate launch`` with several processes, each model's batches are sharded across the
+processes by :func:`~lead_hf.extract.extract` (pass ``accelerator=``); every process then scores the
+gathered features and returns the same :class:`Ranking`, and only the main process shows progress.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._cache import writable_cache_dir
+from ._logging import get_logger
+from .errors import InvalidInputError
+from .hub import CandidateModel
+from .ranking import DIAGNOSTICS, Ranking
+
+__all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
+
+logger = get_logger(__name__)
+
+DEFAULT_SCORERS = ("lead", "logme")
+
+
+def compute_scores(
+    features: Any,
+    labels: Any,
+    *,
+    source_logits: Any = None,
+    scorers: Sequence[str] = DEFAULT_SCORERS,
+    scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, float], list[str]]:
+    """Run several scorers on one model's features; a failing scorer gives ``nan`` and an error message.
+
+    Args:
+        features (`array-like` of shape `(n_samples, n_features)`): penultimate features.
+        labels (`array-like` of shape `(n_samples,)`): target labels.
+        source_logits (`array-like` of shape `(n_samples, n_source_classes)`, *optional*): the pre-trained
+            head's logits (LEEP, NCE).
+        scorers (sequence of `str`, *optional*): names from :func:`lead_hf.available_scorers`.
+        scorer_options (`Mapping[str, Mapping]`, *optional*): keyword options per scorer name.
+
+    Returns:
+        `tuple[dict[str, float], list[str]]`: ``{scorer: score}`` plus LEAD's ``energy0``, ``loss0`` and
+        ``acc0`` when LEAD is among the scorers; and the messages ``"<scorer>: <error>"`` of failed scorers.
+
+    Raises:
+        InvalidInputError: an unknown scorer name or options for a scorer that is not run.
+    """
+    from .scoring import get_scorer
+
+    scorers = _check_scorers(scorers)
+    options = _check_scorer_options(scorer_options, scorers)
+    values: dict[str, float] = {name: math.nan for name in scorers}
+    errors: list[str] = []
+    for name in scorers:
+        try:
+            if name == "lead":
+                details = get_scorer("lead")(features, labels, source_logits=source_logits, return_details=True, **options[name])
+                detail_values = details.as_dict()
+                values.update({key: float(detail_values[key]) for key in DIAGNOSTICS})
+                values[name] = float(detail_values["lead"])
+            else:
+                values[name] = float(get_scorer(name)(features, labels, source_logits=source_logits, **options[name]))
+        except Exception as err:  # one scorer failing must not lose the others' scores
+            logger.warning("Scorer %s failed: %s", name, err)
+            errors.append(f"{name}: {err}")
+    return values, errors
+
+
+def rank_models(
+    models: Iterable[str | os.PathLike | CandidateModel],
+    dataset: Any,
+    *,
+    scorers: Sequence[str] = DEFAULT_SCORERS,
+    split: str = "train",
+    image_column: str | None = None,
+    label_column: str | None = None,
+    max_samples_per_class: int | None = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    accelerator: Any = None,
+    scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ground_truth: Mapping[str, float] | None = None,
+    progress: bool = True,
+) -> Ranking:
+    """Rank pre-trained image classifiers by how well they should fine-tune on ``dataset``.
+
+    The dataset is loaded (and subsampled) once. For each model, features and source logits are
+    extracted (from the cache when available) and every scorer runs; a model that fails gets a row with
+    an ``error`` message instead of stopping the ranking.
+
+    Args:
+        models (iterable of `str`, `os.PathLike` or `CandidateModel`): Hub model ids or local model folders.
+        dataset (`str`, `os.PathLike`, `datasets.Dataset`, `DatasetDict` or `ImageDataset`): the target data
+            (a Hub dataset id or a local ``imagefolder`` directory, see :func:`lead_hf.data.load_image_dataset`).
+        scorers (sequence of `str`, *optional*, defaults to ``("lead", "logme")``): scorer names; the first
+            one orders the ranking.
+        split (`str`, *optional*, defaults to ``"train"``): the split to score on.
+        image_column (`str`, *optional*): the image column, detected when omitted.
+        label_column (`str`, *optional*): the label column, detected when omitted.
+        max_samples_per_class (`int`, *optional*): class-balanced subsample size (all images when omitted).
+        seed (`int`, *optional*, defaults to 0): seed of the subsampling.
+        batch_size (`int`, *optional*, defaults to 32): images per forward pass.
+        cache_dir (`str` or `os.PathLike`, *optional*): feature cache (default ``$LEAD_HF_CACHE``, else
+            ``~/.cache/lead_hf``); checked writable before any work.
+        accelerator (`accelerate.Accelerator`, *optional*): shards each model's batches across processes.
+        scorer_options (`Mapping[str, Mapping]`, *optional*): keyword options per scorer, e.g.
+            ``{"logme": {"tol": 1e-4}}``.
+        ground_truth (`Mapping[str, float]`, *optional*): fine-tuned accuracy per model (id or folder name),
+            kept on the result for :meth:`Ranking.evaluate` and :meth:`Ranking.plot`.
+        progress (`bool`, *optional*, defaults to `True`): show progress bars (main process only).
+
+    Returns:
+        `Ranking`: one row per model, best first.
+
+    Raises:
+        InvalidInputError: no models, duplicate models, an unknown scorer, a cache directory that cannot
+            be written, or a dataset/split that cannot be loaded.
+
+    Example:
+        >>> from lead_hf import rank_models
+        >>> ranking = rank_models(["google/vit-base-patch16-224", "microsoft/resnet-50"], "cifar10",
+        ...                       max_samples_per_class=20)  # doctest: +SKIP
+        >>> ranking.best_model  # doctest: +SKIP
+    """
+    scorers = _check_scorers(scorers)
+    _check_scorer_options(scorer_options, scorers)
+    candidates = _check_models(models)
+    cache_dir = writable_cache_dir(cache_dir)  # before any work: fail fast on a read-only cache
+
+    from .data import load_image_dataset  # torch/datasets only once the options are known to be good
+    from .extract import extract
+
+    data = load_image_dataset(
+        dataset, split=split, image_column=image_column, label_column=label_column,
+        max_samples_per_class=max_samples_per_class, seed=seed,
+    )  # fmt: skip
+    truth = dict(ground_truth) if ground_truth is not None else None
+    rows = []
+    for name, hub_params in _progress(candidates, progress=progress, accelerator=accelerator, desc="Ranking models"):
+        row = _empty_row(name, scorers, hub_params)
+        start = time.perf_counter()
+        try:
+            extraction = extract(
+                name, data, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir, progress=progress
+            )
+        except Exception as err:  # a model that cannot be loaded or run is reported, the others go on
+            logger.warning("Model %s failed: %s", name, err)
+            logger.debug("Traceback of the failure of %s", name, exc_info=True)
+            row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
+            rows.append(row)
+            continue
+        row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params, from_cache=extraction.from_cache)
+        start = time.perf_counter()
+        values, errors = compute_scores(
+            extraction.features, extraction.labels, source_logits=extraction.logits, scorers=scorers,
+            scorer_options=scorer_options,
+        )  # fmt: skip
+        row.update(values, score_seconds=time.perf_counter() - start, error="; ".join(errors) or None)
+        if truth is not None:
+            row["ground_truth"] = truth.get(name, truth.get(Path(name).name))
+        rows.append(row)
+    ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth)
+    logger.info("Best model on %s by %s: %s", data.name, ranking.primary, ranking.best_model)
+    return ranking
+
+
+def rank_hub_models(
+    dataset_id: Any,
+    *,
+    model_ids: Sequence[str] | None = None,
+    limit: int = 10,
+    search: str | None = None,
+    library: str | Sequence[str] = ("transformers",),
+    trained_dataset: str | None = None,
+    max_params: int | None = None,
+    license: str | None = None,
+    exclude_gated: bool = True,
+    exclude_private: bool = True,
+    sort: str = "downloads",
+    api: Any = None,
+    **rank_kwargs: Any,
+) -> Ranking:
+    """Find image classifiers on the Hub and rank them on a dataset.
+
+    The options are checked and the dataset is loaded before the Hub is queried, so a typo fails fast.
+
+    Args:
+        dataset_id (`str`, `os.PathLike` or dataset object): the target data, as in :func:`rank_models`.
+        model_ids (sequence of `str`, *optional*): rank these models instead of searching the Hub.
+        limit (`int`, *optional*, defaults to 10): how many Hub candidates to rank.
+        search, library, trained_dataset, max_params, license, exclude_gated, exclude_private, sort, api:
+            the Hub filters of :func:`lead_hf.hub.list_candidate_models`.
+        **rank_kwargs: keyword options of :func:`rank_models` (``scorers``, ``split``, ``cache_dir``, ...).
+
+    Returns:
+        `Ranking`: one row per model, best first.
+
+    Raises:
+        InvalidInputError: an unknown option, bad filters, an unloadable dataset, or no Hub model matching
+            the filters (the message lists the filters and why listed models were skipped).
+        LeadHfError: the Hub cannot be reached.
+
+    Example:
+        >>> from lead_hf import rank_hub_models
+        >>> ranking = rank_hub_models("cifar10", limit=5, max_params=30_000_000,
+        ...                           max_samples_per_class=20)  # doctest: +SKIP
+        >>> print(ranking)  # doctest: +SKIP
+    """
+    from .hub import describe_filters, find_candidate_models, list_candidate_models
+
+    rank_kwargs = dict(rank_kwargs)  # popped below: never the caller's dict
+    valid = set(inspect.signature(rank_models).parameters) - {"models", "dataset"}
+    unknown = sorted(set(rank_kwargs) - valid)
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown option(s) {unknown} for rank_hub_models; valid: the Hub filters and {sorted(valid)}."
+        )
+    _check_scorers(rank_kwargs.get("scorers", DEFAULT_SCORERS))
+    writable_cache_dir(rank_kwargs.get("cache_dir"))
+    filters = dict(
+        search=search, library=library, trained_dataset=trained_dataset, max_params=max_params, license=license,
+        exclude_gated=exclude_gated, exclude_private=exclude_private, sort=sort, limit=limit, api=api,
+    )  # fmt: skip
+    if model_ids is None:
+        list_candidate_models(**filters)  # validates the filters (no request yet)
+
+    from .data import load_image_dataset
+
+    data = load_image_dataset(
+        dataset_id,
+        **{k: rank_kwargs.pop(k) for k in ("split", "image_column", "label_column", "max_samples_per_class", "seed") if k in rank_kwargs},
+    )
+    if model_ids is not None:
+        return rank_models(list(model_ids), data, **rank_kwargs)
+    candidates, skipped = find_candidate_models(**filters)
+    if not candidates:
+        examples = "; ".join(f"{s.model_id}: {s.reason}" for s in skipped[:3])
+        raise InvalidInputError(
+            f"No image-classification model on the Hub matches the filters ({describe_filters(**filters)})"
+            + (f"; {len(skipped)} listed models were skipped ({examples})" if skipped else "")
+            + ". Loosen the filters or pass model_ids=[...]."
+        )
+    logger.info("Ranking %d Hub models: %s", len(candidates), [c.model_id for c in candidates])
+    return rank_models(candidates, data, **rank_kwargs)
+
+
+# ---- validation and helpers -----------------------------------------------------------------------
+
+
+def _check_scorers(scorers: Sequence[str] | str) -> tuple[str, ...]:
+    from .scoring import scorer_info
+
+    names = (scorers,) if isinstance(scorers, str) else tuple(scorers)
+    if not names:
+        raise InvalidInputError("scorers is empty; pass at least one name, e.g. scorers=('lead', 'logme').")
+    names = tuple(scorer_info(name).name for name in names)  # raises on an unknown name, listing valid ones
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"scorers lists a scorer twice: {list(names)}.")
+    return names
+
+
+def _check_scorer_options(
+    scorer_options: Mapping[str, Mapping[str, Any]] | None, scorers: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Copy the per-scorer options (so scorers never see the caller's dicts) and reject stray names."""
+    given = dict(scorer_options or {})
+    stray = sorted(set(given) - set(scorers))
+    if stray:
+        raise InvalidInputError(f"scorer_options names {stray}, which are not in scorers={list(scorers)}.")
+    return {name: dict(given.get(name) or {}) for name in scorers}
+
+
+def _check_models(models: Iterable[str | os.PathLike | CandidateModel]) -> list[tuple[str, int | None]]:
+    """``(name, n_params known from the Hub)`` per model; refuses an empty list and duplicates."""
+    if isinstance(models, (str, os.PathLike, CandidateModel)):
+        models = [models]
+    pairs = [(m.model_id, m.n_params) if isinstance(m, CandidateModel) else (os.fspath(m), None) for m in models]
+    if not pairs:
+        raise InvalidInputError("No models to rank; pass Hub model ids or local model folders.")
+    names = [name for name, _ in pairs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidInputError(f"Models listed more than once: {duplicates}; list each model once.")
+    return pairs
+
+
+def _empty_row(name: str, scorers: tuple[str, ...], n_params: int | None) -> dict[str, Any]:
+    diagnostics = dict.fromkeys(DIAGNOSTICS, math.nan) if "lead" in scorers else {}
+    return {
+        "model": name, **dict.fromkeys(scorers, math.nan), **diagnostics, "n_params": n_params,
+        "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "error": None,
+    }  # fmt: skip
+
+
+def _progress(items: list, *, progress: bool, accelerator: Any, desc: str) -> Iterable:
+    from tqdm.auto import tqdm
+
+    main = accelerator is None or accelerator.is_main_process
+    return tqdm(items, desc=desc, unit="model", disable=not (progress and main))

@@ -1,0 +1,247 @@
+"""The result of ranking models: one row per model, best first, with tables, JSON export and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError
+
+__all__ = ["Ranking", "DIAGNOSTICS"]
+
+# LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
+DIAGNOSTICS = ("energy0", "loss0", "acc0")
+# Columns after the scores, in table order.
+BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "error")
+ERROR_WIDTH = 60  # characters of an error message shown in tables (JSON keeps it whole)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _match_truth(model: str, truth: Mapping[str, float]) -> float | None:
+    """Accuracy of ``model`` in ``truth``: by its id, else by the folder name of a local path."""
+    if model in truth:
+        return truth[model]
+    return truth.get(Path(model).name)
+
+
+@dataclass
+class Ranking:
+    """Models ranked by transferability on one dataset (rows sorted by the primary scorer, best first).
+
+    Attributes:
+        rows (`list[dict]`): one dict per model with ``"model"``, one key per scorer (``nan`` when it failed),
+            LEAD's ``"energy0"``, ``"loss0"``, ``"acc0"`` when LEAD ran, ``"n_params"``,
+            ``"extract_seconds"``, ``"score_seconds"``, ``"from_cache"`` and ``"error"`` (``None`` or a message).
+            Rows whose primary score is missing come last.
+        scorers (`tuple[str, ...]`): the scorers, the first one ranks the models (:attr:`primary`).
+        dataset (`str`, *optional*): the name of the dataset the models were ranked on.
+        ground_truth (`dict[str, float]`, *optional*): fine-tuned accuracy per model, used by
+            :meth:`evaluate` and :meth:`plot` (matched by model id, else by local folder name).
+    """
+
+    rows: list[dict[str, Any]]
+    scorers: tuple[str, ...]
+    dataset: str | None = None
+    ground_truth: dict[str, float] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.scorers:
+            raise InvalidInputError("A Ranking needs at least one scorer.")
+        self.scorers = tuple(self.scorers)
+        self.rows = sorted((dict(row) for row in self.rows), key=self._sort_key)  # stable: ties keep input order
+
+    def _sort_key(self, row: dict[str, Any]) -> tuple[bool, float]:
+        value = row.get(self.primary)
+        return (True, 0.0) if _is_missing(value) else (False, -float(value))
+
+    @property
+    def primary(self) -> str:
+        """The scorer that orders the rows (the first of :attr:`scorers`)."""
+        return self.scorers[0]
+
+    @property
+    def best_model(self) -> str | None:
+        """The top-ranked model, or ``None`` when no model has a primary score."""
+        if not self.rows or _is_missing(self.rows[0].get(self.primary)):
+            return None
+        return self.rows[0]["model"]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """``{model: error message}`` for every row with an error (a failed scorer counts too)."""
+        return {row["model"]: row["error"] for row in self.rows if row.get("error")}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def scores(self, scorer: str | None = None) -> dict[str, float]:
+        """``{model: score}`` of one scorer (default: the primary), in ranking order; failed models are ``nan``."""
+        scorer = self._check_scorer(scorer)
+        return {row["model"]: float("nan") if _is_missing(row.get(scorer)) else row[scorer] for row in self.rows}
+
+    def evaluate(self, ground_truth: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+        """Compare each scorer's ranking with fine-tuned accuracies.
+
+        Args:
+            ground_truth (`Mapping[str, float]`, *optional*): accuracy per model (id or local folder name);
+                defaults to the one given to :func:`~lead_hf.rank.rank_models`.
+
+        Returns:
+            `dict[str, dict[str, float]]`: per scorer, :func:`lead_hf.evaluation.evaluate_ranking`'s metrics
+            (``weighted_tau``, ``kendall_tau``, ``spearman``, ``pearson``, ``top1``, ``top3``).
+
+        Raises:
+            InvalidInputError: no ground truth, or fewer than two ranked models found in it.
+        """
+        from .evaluation import evaluate_ranking
+
+        truth = self._truth_by_model(ground_truth)
+        return {
+            scorer: evaluate_ranking({m: s for m, s in self.scores(scorer).items() if m in truth}, truth)
+            for scorer in self.scorers
+        }
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` indexed by rank (1 = best)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=self._columns())
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="rank")
+        return frame
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The rows as a JSON list of objects, best first; ``nan`` becomes ``null``.
+
+        Args:
+            path (`str` or `os.PathLike`, *optional*): also write the JSON to this file.
+
+        Returns:
+            `str`: the JSON text.
+        """
+        clean = [{key: None if _is_missing(row.get(key)) else row.get(key) for key in self._columns()} for row in self.rows]
+        text = json.dumps(clean, indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured Markdown table (rank, model, scores, diagnostics, size, time, error)."""
+        header, body = self._table()
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        header, body = self._table()
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        title = f"Ranking of {len(self.rows)} models" + (f" on {self.dataset}" if self.dataset else "") + f" by {self.primary}"
+        lines = [title] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]]
+        return "\n".join(lines)
+
+    def plot(self, path: str | os.PathLike, *, ground_truth: Mapping[str, float] | None = None) -> Path:
+        """Save a figure of the ranking (matplotlib, Agg backend; ``pip install lead-hf[plot]``).
+
+        Without ground truth: one horizontal bar chart per scorer (best model on top). With it: one
+        scatter per scorer of the score against the fine-tuned accuracy, titled with the weighted tau.
+
+        Args:
+            path (`str` or `os.PathLike`): the image file to write (format from the suffix, e.g. ``.png``).
+            ground_truth (`Mapping[str, float]`, *optional*): accuracy per model; defaults to the ranking's.
+
+        Returns:
+            `Path`: ``path``.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg")  # file output only: no display needed
+        import matplotlib.pyplot as plt
+
+        truth = self._truth_by_model(ground_truth) if (ground_truth or self.ground_truth) else None
+        fig, axes = plt.subplots(1, len(self.scorers), figsize=(4.5 * len(self.scorers), 0.4 * len(self.rows) + 2.5), squeeze=False)
+        for ax, scorer in zip(axes[0], self.scorers, strict=True):
+            scores = {m: s for m, s in self.scores(scorer).items() if not math.isnan(s)}
+            if truth is None:
+                names = [Path(m).name for m in scores][::-1]
+                ax.barh(names, list(scores.values())[::-1], color="tab:blue")
+                ax.set_xlabel(f"{scorer} score (higher is better)")
+                ax.set_title(scorer)
+            else:
+                self._scatter(ax, scorer, {m: s for m, s in scores.items() if m in truth}, truth)
+        fig.suptitle(f"Transferability ranking{' on ' + self.dataset if self.dataset else ''}")
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return Path(path)
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _scatter(self, ax: Any, scorer: str, scores: dict[str, float], truth: dict[str, float]) -> None:
+        from .evaluation import weighted_tau
+
+        models = list(scores)
+        xs, ys = [scores[m] for m in models], [truth[m] for m in models]
+        ax.scatter(xs, ys, color="tab:orange")
+        for model, x, y in zip(models, xs, ys, strict=True):
+            ax.annotate(Path(model).name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        tau = weighted_tau(xs, ys) if len(models) >= 2 else float("nan")
+        ax.set_title(f"{scorer}: weighted tau = {tau:+.3f}")
+        ax.set_xlabel(f"{scorer} score")
+        ax.set_ylabel("fine-tuned accuracy")
+
+    def _check_scorer(self, scorer: str | None) -> str:
+        scorer = self.primary if scorer is None else scorer
+        if scorer not in self.scorers:
+            raise InvalidInputError(f"Scorer {scorer!r} was not run; this ranking has {list(self.scorers)}.")
+        return scorer
+
+    def _truth_by_model(self, ground_truth: Mapping[str, float] | None) -> dict[str, float]:
+        """Ground truth re-keyed by this ranking's model names (ids or local paths)."""
+        source = ground_truth if ground_truth is not None else self.ground_truth
+        if not source:
+            raise InvalidInputError("No ground truth: pass ground_truth={model: fine-tuned accuracy}.")
+        matched = {row["model"]: _match_truth(row["model"], source) for row in self.rows}
+        matched = {m: float(a) for m, a in matched.items() if a is not None}
+        if len(matched) < 2:
+            raise InvalidInputError(
+                f"Ground truth covers {len(matched)} of the ranked models {[r['model'] for r in self.rows]}; "
+                f"need at least 2 (keys are model ids or local folder names, got {sorted(source)[:5]}...)."
+            )
+        return matched
+
+    def _columns(self) -> list[str]:
+        present = {key for row in self.rows for key in row}
+        extra = [d for d in DIAGNOSTICS if d in present]
+        truth = ["ground_truth"] if "ground_truth" in present else []
+        return ["model", *self.scorers, *extra, *truth, *BOOKKEEPING]
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        columns = [c for c in self._columns() if c not in ("from_cache", "score_seconds")]
+        header = ["rank", *columns]
+        body = [[str(i), *(_format_cell(col, row.get(col)) for col in columns)] for i, row in enumerate(self.rows, 1)]
+        return header, body
+
+
+def _format_cell(column: str, value: Any) -> str:
+    if _is_missing(value):
+        return "-"
+    if column == "n_params":
+        return f"{value / 1e6:.2f}M"
+    if column == "error":
+        text = str(value).replace("|", "/").replace("\n", " ")
+        return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
+    if column.endswith("_seconds"):
+        return f"{value:.1f}s"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+

@@ -1,0 +1,314 @@
+"""Ranking orchestration: the Ranking result, scoring several scorers, and rank_models on tiny real models."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from _rank_helpers import tiny_ranking_assets
+from scipy.stats import weightedtau
+
+import lead_hf
+from lead_hf.errors import InvalidInputError
+from lead_hf.hub import CandidateModel
+from lead_hf.rank import compute_scores, rank_hub_models, rank_models
+from lead_hf.ranking import Ranking
+
+# ---- Ranking, from hand-made rows ----------------------------------------------------------------
+
+
+def _row(model, lead, logme, error=None):
+    return {"model": model, "lead": lead, "logme": logme, "energy0": 0.5, "loss0": 1.0, "acc0": 0.4,
+            "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False, "error": error}  # fmt: skip
+
+
+ROWS = [
+    _row("org/b", 0.2, -1.0),
+    _row("org/broken", math.nan, math.nan, error="ExtractionError: 404 not found"),
+    _row("org/a", 0.9, -2.0),
+    _row("local/dir/c", 0.5, math.nan, error="logme: singular"),
+]
+TRUTH = {"org/a": 80.0, "org/b": 60.0, "c": 70.0, "org/broken": 10.0}  # "c" matches the folder name
+
+
+@pytest.fixture
+def ranking():
+    return Ranking(ROWS, scorers=("lead", "logme"), dataset="tiny", ground_truth=TRUTH)
+
+
+def test_rows_sorted_best_first_failed_last(ranking):
+    assert [r["model"] for r in ranking.rows] == ["org/a", "local/dir/c", "org/b", "org/broken"]
+    assert ranking.best_model == "org/a"
+    assert ranking.primary == "lead"
+    assert ranking.failed == {"local/dir/c": "logme: singular", "org/broken": "ExtractionError: 404 not found"}
+    assert ROWS[0]["model"] == "org/b"  # the caller's rows are not reordered
+
+
+def test_secondary_scorer_order():
+    by_logme = Ranking(ROWS, scorers=("logme", "lead"))
+    assert [r["model"] for r in by_logme.rows] == ["org/b", "org/a", "org/broken", "local/dir/c"]  # stable among failures
+
+
+def test_no_scored_model_has_no_best():
+    assert Ranking([_row("x", math.nan, math.nan, error="boom")], scorers=("lead",)).best_model is None
+
+
+def test_to_json_round_trip_with_nulls(ranking, tmp_path):
+    path = tmp_path / "r.json"
+    text = ranking.to_json(path)
+    assert path.read_text().strip() == text
+    rows = json.loads(text)
+    assert [r["model"] for r in rows] == ["org/a", "local/dir/c", "org/b", "org/broken"]
+    assert rows[1]["logme"] is None and rows[3]["lead"] is None  # NaN -> null
+    assert rows[0] == {"model": "org/a", "lead": 0.9, "logme": -2.0, "energy0": 0.5, "loss0": 1.0, "acc0": 0.4,
+                       "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False,
+                       "error": None}  # fmt: skip
+
+
+def test_tables(ranking):
+    markdown = ranking.to_markdown().splitlines()
+    assert markdown[0] == "| rank | model | lead | logme | energy0 | loss0 | acc0 | n_params | extract_seconds | error |"
+    assert markdown[2] == "| 1 | org/a | 0.9 | -2 | 0.5 | 1 | 0.4 | 1.50M | 1.2s | - |"
+    assert markdown[5].endswith("| ExtractionError: 404 not found |")
+    text = str(ranking)
+    assert text.splitlines()[0] == "Ranking of 4 models on tiny by lead"
+    assert text.splitlines()[2].split() == ["1", "org/a", "0.9", "-2", "0.5", "1", "0.4", "1.50M", "1.2s", "-"]
+
+
+def test_to_pandas(ranking):
+    frame = ranking.to_pandas()
+    assert list(frame.index) == [1, 2, 3, 4]
+    assert frame.loc[1, "model"] == "org/a"
+    assert np.isnan(frame.loc[4, "lead"])
+
+
+def test_evaluate_matches_scipy_and_folder_names(ranking):
+    result = ranking.evaluate()
+    # org/broken has no score: dropped; "c" is matched through the folder name of local/dir/c
+    expected = weightedtau([0.9, 0.5, 0.2], [80.0, 70.0, 60.0])[0]
+    assert result["lead"]["weighted_tau"] == pytest.approx(expected)
+    assert result["lead"]["weighted_tau"] == pytest.approx(1.0)
+    assert result["logme"]["weighted_tau"] == pytest.approx(weightedtau([-2.0, -1.0], [80.0, 60.0])[0])
+
+
+def test_evaluate_needs_ground_truth():
+    with pytest.raises(InvalidInputError, match="No ground truth"):
+        Ranking(ROWS, scorers=("lead",)).evaluate()
+    with pytest.raises(InvalidInputError, match="covers 1 of the ranked models"):
+        Ranking(ROWS, scorers=("lead",)).evaluate({"org/a": 1.0, "elsewhere": 2.0})
+
+
+def test_scores_of_unknown_scorer(ranking):
+    assert list(ranking.scores()) == ["org/a", "local/dir/c", "org/b", "org/broken"]
+    with pytest.raises(InvalidInputError, match=r"'leep' was not run.*\['lead', 'logme'\]"):
+        ranking.scores("leep")
+
+
+def test_plot_bars_and_scatter(ranking, tmp_path):
+    pytest.importorskip("matplotlib")
+    plain = Ranking(ROWS, scorers=("lead", "logme"))
+    assert plain.plot(tmp_path / "bars.png").stat().st_size > 1000
+    assert ranking.plot(tmp_path / "scatter.png").stat().st_size > 1000
+    assert (tmp_path / "bars.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ---- compute_scores ----------------------------------------------------------------------------
+
+
+def _blobs(n_per_class=20, n_classes=3, dim=6, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    features = rng.normal(size=(labels.size, dim)) + 2.0 * np.eye(n_classes, dim)[labels]
+    return features, labels
+
+
+def test_compute_scores_matches_single_scorers():
+    features, labels = _blobs()
+    before = features.copy()
+    values, errors = compute_scores(features, labels, scorers=("logme", "lead"))
+    assert errors == []
+    assert values["logme"] == pytest.approx(lead_hf.score("logme", features, labels))
+    details = lead_hf.lead_score(features, labels, return_details=True).as_dict()
+    assert values["lead"] == pytest.approx(details["lead"])
+    assert {k: values[k] for k in ("energy0", "loss0", "acc0")} == pytest.approx({k: details[k] for k in ("energy0", "loss0", "acc0")})
+    np.testing.assert_array_equal(features, before)
+
+
+def test_compute_scores_keeps_going_after_a_scorer_error():
+    features, labels = _blobs()
+    values, errors = compute_scores(features, labels, scorers=("logme", "leep"))  # LEEP needs source logits
+    assert math.isnan(values["leep"]) and np.isfinite(values["logme"])
+    assert len(errors) == 1 and errors[0].startswith("leep: ")
+
+
+INVALID_SCORER_ARGS = [
+    ({"scorers": ("lead", "nope")}, r"Unknown scorer 'nope'"),
+    ({"scorers": ()}, r"scorers is empty"),
+    ({"scorers": ("logme", "logme")}, r"lists a scorer twice"),
+    ({"scorers": ("logme",), "scorer_options": {"lead": {}}}, r"scorer_options names \['lead'\]"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), INVALID_SCORER_ARGS)
+def test_compute_scores_validation(kwargs, match):
+    features, labels = _blobs()
+    with pytest.raises(InvalidInputError, match=match):
+        compute_scores(features, labels, **kwargs)
+
+
+def test_scorer_options_are_not_mutated():
+    features, labels = _blobs()
+    options = {"lead": {"seed": 1}}
+    compute_scores(features, labels, scorers=("lead",), scorer_options=options)
+    assert options == {"lead": {"seed": 1}}
+
+
+# ---- rank_models on tiny models and images ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return tiny_ranking_assets(tmp_path_factory)
+
+
+def test_rank_models_end_to_end_with_failures(assets, tmp_path):
+    models = [assets["resnet"], str(assets["vit"]), assets["not_a_classifier"], tmp_path / "missing-model"]
+    ranking = rank_models(models, assets["data"], scorers=("logme", "lead", "leep"), cache_dir=tmp_path / "cache",
+                          batch_size=8, progress=False)  # fmt: skip
+    by_model = {row["model"]: row for row in ranking.rows}
+    assert set(by_model) == {str(m) for m in models}
+    good = [by_model[str(assets["resnet"])], by_model[str(assets["vit"])]]
+    for row in good:
+        assert row["error"] is None
+        assert all(np.isfinite(row[k]) for k in ("logme", "lead", "leep", "energy0", "loss0", "acc0"))
+        assert row["n_params"] > 0 and row["from_cache"] is False
+    assert "ExtractionError" in by_model[str(assets["not_a_classifier"])]["error"]
+    assert "not an image classifier" in by_model[str(assets["not_a_classifier"])]["error"]
+    assert "does not exist" in by_model[str(tmp_path / "missing-model")]["error"]
+    for bad in (str(assets["not_a_classifier"]), str(tmp_path / "missing-model")):
+        assert math.isnan(by_model[bad]["logme"]) and by_model[bad]["from_cache"] is None
+    assert {r["model"] for r in ranking.rows[:2]} == {str(assets["resnet"]), str(assets["vit"])}  # failures last
+    assert ranking.rows[0]["logme"] >= ranking.rows[1]["logme"]
+    # the scores equal the registry's on the extracted features
+    extraction = importlib.import_module("lead_hf.extract").extract(assets["resnet"], assets["data"], cache_dir=tmp_path / "cache", progress=False)
+    assert extraction.from_cache
+    assert by_model[str(assets["resnet"])]["logme"] == pytest.approx(lead_hf.score("logme", extraction.features, extraction.labels))
+
+
+def test_interrupted_ranking_resumes_from_the_cache(assets, tmp_path, monkeypatch):
+    extract_module = importlib.import_module("lead_hf.extract")
+    real_extract = extract_module.extract
+    calls = []
+
+    def crash_on_second_model(model, *args, **kwargs):
+        calls.append(str(model))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during the second model
+        return real_extract(model, *args, **kwargs)
+
+    monkeypatch.setattr(extract_module, "extract", crash_on_second_model)
+    models = [assets["resnet"], assets["vit"]]
+    options = dict(scorers=("logme",), cache_dir=tmp_path / "cache", batch_size=8, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        rank_models(models, assets["data"], **options)
+    ranking = rank_models(models, assets["data"], **options)
+    cached = {row["model"]: row["from_cache"] for row in ranking.rows}
+    assert cached == {str(assets["resnet"]): True, str(assets["vit"]): False}
+    assert calls == [str(assets["resnet"]), str(assets["vit"]), str(assets["resnet"]), str(assets["vit"])]
+
+
+def test_ground_truth_rows_and_evaluation(assets, tmp_path):
+    truth = {"tiny-resnet": 0.7, "tiny-vit": 0.6}
+    ranking = rank_models([assets["resnet"], assets["vit"]], assets["data"], scorers=("logme",), ground_truth=truth,
+                          cache_dir=assets["cache"], progress=False)  # fmt: skip
+    assert {r["model"]: r["ground_truth"] for r in ranking.rows} == {str(assets["resnet"]): 0.7, str(assets["vit"]): 0.6}
+    tau = ranking.evaluate()["logme"]["weighted_tau"]
+    assert tau == pytest.approx(1.0 if ranking.best_model == str(assets["resnet"]) else -1.0)
+
+
+INVALID_RANK_ARGS = [
+    ({"models": []}, r"No models to rank"),
+    ({"models": ["a", "b", "a"]}, r"more than once: \['a'\]"),
+    ({"models": ["a"], "scorers": ("lead", "nope")}, r"Unknown scorer 'nope'"),
+    ({"models": ["a"], "split": "nosuchsplit"}, r"nosuchsplit"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), INVALID_RANK_ARGS)
+def test_rank_models_validation(assets, kwargs, match):
+    kwargs = dict(kwargs)
+    with pytest.raises(ValueError, match=match):
+        rank_models(kwargs.pop("models"), assets["data"], progress=False, **kwargs)
+
+
+def test_unwritable_cache_dir(assets, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        with pytest.raises(InvalidInputError, match="not writable"):
+            rank_models([assets["resnet"]], assets["data"], cache_dir=locked, progress=False)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_cache_dir_under_a_file(assets, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InvalidInputError, match=r"cache directory .*file/cache' is not writable"):
+        rank_models([assets["resnet"]], assets["data"], cache_dir=blocker / "cache", progress=False)
+
+
+# ---- rank_hub_models with a fake Hub client -------------------------------------------------------
+
+
+class FakeApi:
+    def __init__(self, infos):
+        self.infos = infos
+        self.calls = []
+
+    def list_models(self, **query):
+        self.calls.append(query)
+        yield from self.infos
+
+
+def _info(model_id, **extra):
+    from huggingface_hub.hf_api import ModelInfo
+
+    return ModelInfo(id=model_id, library_name="transformers", pipeline_tag="image-classification", tags=[], **extra)
+
+
+def test_rank_hub_models_uses_the_candidates(assets, tmp_path):
+    api = FakeApi([_info(str(assets["resnet"])), _info("org/seg", config={"architectures": ["SegformerModel"]})])
+    ranking = rank_hub_models(assets["data"], limit=2, api=api, scorers=("logme",), cache_dir=assets["cache"],
+                              max_samples_per_class=4, progress=False)  # fmt: skip
+    assert [r["model"] for r in ranking.rows] == [str(assets["resnet"])]
+    assert api.calls[0]["pipeline_tag"] == "image-classification"
+
+
+def test_rank_hub_models_empty_result_names_the_filters(assets):
+    api = FakeApi([_info("org/seg", config={"architectures": ["SegformerModel"]})])
+    with pytest.raises(InvalidInputError, match=r"No image-classification model.*search='vit'.*org/seg: config architectures"):
+        rank_hub_models(assets["data"], search="vit", api=api, progress=False)
+
+
+def test_rank_hub_models_checks_options_before_work(assets):
+    api = FakeApi([])
+    with pytest.raises(InvalidInputError, match=r"Unknown option\(s\) \['batchsize'\]"):
+        rank_hub_models(assets["data"], api=api, batchsize=3)
+    with pytest.raises(InvalidInputError, match="Unknown sort key"):
+        rank_hub_models(assets["data"], api=api, sort="stars")
+    assert api.calls == []
+
+
+def test_rank_models_accepts_candidates(assets, tmp_path):
+    candidate = CandidateModel(model_id=str(assets["resnet"]), library="transformers", n_params=123)
+    ranking = rank_models([candidate], assets["data"], scorers=("logme",), cache_dir=assets["cache"], progress=False)
+    assert ranking.rows[0]["model"] == str(assets["resnet"]) and ranking.rows[0]["n_params"] > 0
+
