@@ -1,0 +1,193 @@
+"""The ``lead-hf`` command: argument parsing and printing only; the work is done in rank, hub, zoo and metric.
+
+    lead-hf rank DATASET [--models ID ...] [--limit N] [--scorers lead,logme] [--output r.json] [--plot r.png]
+    lead-hf score FEATURES.npz [--scorers lead,logme,leep]
+    lead-hf bench zoo [--zoo-dir DIR] [--output BENCHMARKS.md]
+    lead-hf install-metric
+
+Expected failures (bad input, unknown dataset, no matching model, Hub unreachable) print one line
+``lead-hf: error: ...`` on stderr and exit with status 1; ``-v`` adds logging (``-vv`` debug and tracebacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import LeadHfError
+
+__all__ = ["build_parser", "main"]
+
+_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
+
+
+def parse_count(text: str) -> int:
+    """``"25M"`` -> 25_000_000 (suffixes k, M, B; case-insensitive)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmb]?)\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a count such as 5000000, 25M or 1.5B, got {text!r}")
+    return int(float(match.group(1)) * _SUFFIXES[match.group(2)])
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"lead, logme"`` -> ("lead", "logme")."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lead-hf`` (subcommands rank, score, bench, install-metric)."""
+    parser = argparse.ArgumentParser(prog="lead-hf", description="Rank pre-trained image classifiers for fine-tuning (LEAD and baselines).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug, tracebacks)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rank = commands.add_parser("rank", help="rank models on a dataset (Hub id or local imagefolder)")
+    rank.add_argument("dataset", metavar="DATASET", help="Hub dataset id or local imagefolder directory")
+    rank.add_argument("--models", nargs="+", metavar="ID", help="Hub model ids or local folders (default: search the Hub)")
+    rank.add_argument("--limit", type=int, default=10, help="Hub candidates to rank when --models is not given (default 10)")
+    rank.add_argument("--split", default="train", help="dataset split (default train)")
+    rank.add_argument("--image-column", help="image column (detected by default)")
+    rank.add_argument("--label-column", help="label column (detected by default)")
+    rank.add_argument("--max-samples-per-class", type=int, metavar="N", help="class-balanced subsample (default: all images)")
+    rank.add_argument("--seed", type=int, default=0, help="subsampling seed (default 0)")
+    _add_scorers(rank)
+    rank.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    rank.add_argument("--cache-dir", type=Path, help="feature cache (default $LEAD_HF_CACHE or ~/.cache/lead_hf)")
+    rank.add_argument("--output", type=Path, metavar="JSON", help="write the ranking as JSON")
+    rank.add_argument("--plot", type=Path, metavar="IMAGE", help="save a chart of the ranking (needs matplotlib)")
+    rank.add_argument("--ground-truth", type=Path, metavar="JSON", help='{"model": fine-tuned accuracy}: report the weighted tau')
+    hub = rank.add_argument_group("Hub search filters (without --models)")
+    hub.add_argument("--search", help="substring of the model id")
+    hub.add_argument("--library", type=parse_names, default=("transformers",), help="transformers and/or timm (default transformers)")
+    hub.add_argument("--license", help="licence tag, e.g. apache-2.0")
+    hub.add_argument("--max-params", type=parse_count, metavar="COUNT", help="largest parameter count, e.g. 30M")
+    hub.add_argument("--trained-dataset", metavar="ID", help="only models tagged dataset:ID")
+    hub.add_argument("--sort", default="downloads", help="downloads, likes, trending_score, created_at or last_modified")
+    rank.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rank.set_defaults(run=_run_rank)
+
+    score = commands.add_parser("score", help="score saved features (npz with features, labels, optional logits)")
+    score.add_argument("features", type=Path, metavar="FEATURES.npz")
+    _add_scorers(score)
+    score.add_argument("--output", type=Path, metavar="JSON", help="write the scores as JSON")
+    score.set_defaults(run=_run_score)
+
+    bench = commands.add_parser("bench", help="benchmarks")
+    bench_commands = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    zoo = bench_commands.add_parser("zoo", help="weighted tau of every scorer on the zoo-mini benchmark")
+    zoo.add_argument("--zoo-dir", type=Path, help="zoo folder (default $LEAD_HF_ZOO_DIR or ../shared/zoo)")
+    zoo.add_argument("--scorers", type=parse_names, help="comma-separated scorers (default: all)")
+    zoo.add_argument("--tasks", type=parse_names, help="comma-separated tasks (default: all)")
+    zoo.add_argument("--output", type=Path, metavar="MARKDOWN", help="write the result table")
+    zoo.set_defaults(run=_run_bench_zoo)
+
+    metric = commands.add_parser("install-metric", help="install the LEAD evaluate module for evaluate.load")
+    metric.set_defaults(run=_run_install_metric)
+    return parser
+
+
+def _add_scorers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scorers", type=parse_names, default=("lead", "logme"), help="comma-separated, first ranks (default lead,logme)"
+    )
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from .rank import rank_hub_models
+
+    truth = json.loads(args.ground_truth.read_text()) if args.ground_truth else None
+    ranking = rank_hub_models(
+        args.dataset, model_ids=args.models, limit=args.limit, search=args.search, library=args.library,
+        license=args.license, max_params=args.max_params, trained_dataset=args.trained_dataset, sort=args.sort,
+        scorers=args.scorers, split=args.split, image_column=args.image_column, label_column=args.label_column,
+        max_samples_per_class=args.max_samples_per_class, seed=args.seed, batch_size=args.batch_size,
+        cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress,
+    )  # fmt: skip
+    print(ranking)
+    if truth is not None:
+        for scorer, metrics in ranking.evaluate().items():
+            print(f"{scorer}: weighted tau {metrics['weighted_tau']:+.3f} against {args.ground_truth}")
+    if args.output:
+        ranking.to_json(args.output)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    if args.plot:
+        ranking.plot(args.plot)
+        print(f"Wrote {args.plot}", file=sys.stderr)
+    if ranking.best_model is None:
+        raise LeadHfError(f"no model could be scored by {ranking.primary} (see the error column)")
+    return 0
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .rank import compute_scores
+
+    with np.load(args.features) as arrays:
+        missing = [key for key in ("features", "labels") if key not in arrays]
+        if missing:
+            raise LeadHfError(f"{args.features} has no {missing} array(s); it holds {sorted(arrays)}")
+        logits = arrays.get("logits")
+        values, errors = compute_scores(arrays["features"], arrays["labels"], source_logits=logits, scorers=args.scorers)
+    width = max(map(len, values))
+    for name, value in values.items():
+        print(f"{name.ljust(width)}  {value:.6g}")
+    if args.output:
+        args.output.write_text(json.dumps({k: None if math.isnan(v) else v for k, v in values.items()}, indent=2) + "\n")
+    if errors:
+        raise LeadHfError("; ".join(errors))
+    return 0
+
+
+def _run_bench_zoo(args: argparse.Namespace) -> int:
+    from .zoo import run_zoo_benchmark
+
+    result = run_zoo_benchmark(args.zoo_dir, scorers=args.scorers, tasks=args.tasks)
+    table = result.to_markdown()
+    print(table)
+    if args.output:
+        args.output.write_text(table + "\n")
+        print(f"Wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _run_install_metric(args: argparse.Namespace) -> int:
+    from .metric import register_metric
+
+    print(f"Installed the LEAD metric at {register_metric()}")
+    return 0
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("lead_hf").setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lead-hf`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.run(args)
+    except (LeadHfError, ValueError, OSError) as err:  # expected failures: one line, no traceback
+        logging.getLogger("lead_hf").debug("Traceback", exc_info=True)
+        print(f"lead-hf: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lead-hf: interrupted; extracted features are cached, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
