@@ -1,0 +1,160 @@
+"""LEAD as an `evaluate` module: how well a pre-trained model's frozen features suit a labelled task.
+
+A thin wrapper over ``lead_hf.lead_score``. This file is the single source: ``metric/lead/lead.py`` (the
+Space and checkout layout) is a symlink to it, and ``lead_hf.load_metric()`` loads it from the package.
+"""
+
+import datasets
+import evaluate
+import numpy as np
+
+import lead_hf
+
+_CITATION = """\
+@inproceedings{hu2024lead,
+  title     = {{LEAD}: Exploring Logit Space Evolution for Model Selection},
+  author    = {Hu, Zixuan and Li, Xiaotong and Tang, Shixiang and Liu, Jun and Hu, Yichun and Duan, Ling-Yu},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year      = {2024}
+}
+"""
+
+_DESCRIPTION = """\
+LEAD (Hu et al., CVPR 2024) predicts how well a pre-trained model will fine-tune on a labelled target task
+from the model's frozen penultimate features, without fine-tuning it. A linear probe gives initial class
+probabilities; the neural tangent kernel of a randomly initialised MLP head gives, per class, how fast the
+outputs relax towards the labels under gradient flow; the score is minus the cross-entropy of the evolved
+outputs. Compute it once per candidate model on the same data and rank the models by it: higher is better.
+The initial-energy diagnostics of Ren et al. (ICLR 2023) come for free.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features of one
+        model, one row per sample (``lead_hf.extract(...).features``). Stored as float32.
+    references (`list` of `int` or `str`, length `n_samples`): the target labels; at least two classes.
+    source_logits (`array-like` of shape `(n_samples, n_source_classes)`, *optional*): logits of the
+        model's pre-trained head, passed to ``compute`` (not ``add_batch``); LEAD itself does not use them.
+    classifier, cv, reg, prob_norm, calibrate, rate_norm, eta, feature_scaling, score_form, t,
+    samples_per_class, head_widths, seed (*optional*): options of ``lead_hf.lead_score``, passed to
+        ``compute``; an option left at `None` keeps the scorer's default.
+
+Returns:
+    lead (`float`): the LEAD score, minus a cross-entropy (at most 0; higher is better). Compare it
+        across models on the same data, not across datasets.
+    energy0 (`float`): initial energy, mean L2 distance between one-hot labels and the probe's probabilities.
+    loss0 (`float`): cross-entropy of the probe's probabilities.
+    acc0 (`float`): accuracy of the probe, in [0, 1].
+    mean_rate (`float`): mean per-class NTK rate of the head (before normalisation).
+
+Examples:
+    >>> import numpy as np
+    >>> import lead_hf
+    >>> lead_metric = lead_hf.load_metric()  # or evaluate.load("metric/lead") in a checkout
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1, 2], 20)
+    >>> features = (rng.normal(size=(60, 8)) + 2 * labels[:, None]).astype(np.float32)
+    >>> for start in range(0, 60, 25):
+    ...     lead_metric.add_batch(predictions=features[start:start + 25], references=labels[start:start + 25])
+    >>> results = lead_metric.compute(head_widths=(32,))
+    >>> sorted(results)
+    ['acc0', 'energy0', 'lead', 'loss0', 'mean_rate']
+    >>> results["lead"] < 0
+    True
+"""
+
+# Each stored example is a (n_features, 1) array: datasets writes Array2D columns from numpy buffers,
+# several times faster than a Sequence of floats (row by row through Python), and the free first
+# dimension accepts any feature width (see benchmarks/metric_add_batch.py).
+_FEATURE_VECTOR = datasets.Array2D(shape=(None, 1), dtype="float32")
+
+
+def _features(label_dtype):
+    return datasets.Features({"predictions": _FEATURE_VECTOR, "references": datasets.Value(label_dtype)})
+
+
+def _as_column_vectors(features, ndim):
+    """``(n, D)`` rows (``ndim=2``) or one ``(D,)`` row (``ndim=1``) -> float32 with a trailing axis of 1."""
+    if features is None:
+        return None
+    array = np.asarray(features, dtype=np.float32)
+    if array.ndim != ndim:
+        expected = "(n_samples, n_features)" if ndim == 2 else "(n_features,)"
+        raise lead_hf.InvalidInputError(
+            f"lead: predictions must have shape {expected}, got shape {array.shape}; pass one feature "
+            "vector per sample (reshape with x.reshape(len(x), -1))."
+        )
+    return array[..., None]
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class Lead(evaluate.Metric):
+    """LEAD transferability score (Hu et al., CVPR 2024) of frozen features for labelled data."""
+
+    def _info(self):
+        info = evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[_features("int64"), _features("string")],
+            homepage="https://arxiv.org/abs/2507.14559",
+            reference_urls=["https://arxiv.org/abs/2507.14559", "https://arxiv.org/abs/2302.05779"],
+        )
+        # Hand compute() numpy arrays, not nested lists (50,000 x 2,048 lists cost seconds and gigabytes).
+        # Set after construction: MetricInfo's check allows the numpy format only for flat Value features,
+        # a limit older than datasets' numpy formatting of Array2D columns.
+        info.format = "numpy"
+        return info
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of feature rows ``(n_samples, n_features)`` and their labels."""
+        return super().add_batch(predictions=_as_column_vectors(predictions, 2), references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one feature vector ``(n_features,)`` and its label."""
+        return super().add(prediction=_as_column_vectors(prediction, 1), reference=reference, **kwargs)
+
+    def _compute(
+        self,
+        predictions,
+        references,
+        source_logits=None,
+        classifier=None,
+        cv=None,
+        reg=None,
+        prob_norm=None,
+        calibrate=None,
+        rate_norm=None,
+        eta=None,
+        feature_scaling=None,
+        score_form=None,
+        t=None,
+        samples_per_class=None,
+        head_widths=None,
+        seed=None,
+    ):
+        options = {
+            "classifier": classifier,
+            "cv": cv,
+            "reg": reg,
+            "prob_norm": prob_norm,
+            "calibrate": calibrate,
+            "rate_norm": rate_norm,
+            "eta": eta,
+            "feature_scaling": feature_scaling,
+            "score_form": score_form,
+            "t": t,
+            "samples_per_class": samples_per_class,
+            "head_widths": head_widths,
+            "seed": seed,
+        }
+        features = np.asarray(predictions)
+        features = features.reshape(features.shape[0], -1)  # stored (N, D, 1) -> (N, D), a view
+        result = lead_hf.lead_score(
+            features,
+            np.asarray(references),
+            source_logits=source_logits,
+            return_details=True,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+        return result.as_dict()

@@ -1,0 +1,1 @@
+../../lead_hf/metric_module/lead.py
