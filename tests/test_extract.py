@@ -2,34 +2,274 @@
 
 from __future__ import annotations
 
+import datasets
+import httpx2
 import numpy as np
 import pytest
 import torch
 from _tiny import TINY_ARCHS, make_imagefolder, make_tiny_classifier
-from transformers import AutoModelForImageClassification
+from huggingface_hub import errors as hub_errors
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForImageClassification,
+    BertConfig,
+    ConvNextConfig,
+    ViTImageProcessor,
+)
 
+from lead_hf import _models
+from lead_hf.data import load_image_dataset, open_rgb_image
+from lead_hf.errors import ExtractionError, InvalidInputError
 from lead_hf.extract import Extraction, extract
+
+N_PER_CLASS = 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription (10-40x faster)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return make_imagefolder(tmp_path_factory.mktemp("data"), n_classes=3, per_class=5, size=32, corrupt=1)
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("extract")
+
+
+@pytest.fixture(scope="module")
+def folder(workdir):
+    # 3 classes x 5 images in RGB/L/RGBA/P, plus one undecodable file in class 0
+    return make_imagefolder(workdir, n_classes=3, per_class=N_PER_CLASS, size=32, corrupt=1)
+
+
+@pytest.fixture(scope="module")
+def resnet(workdir):
+    return make_tiny_classifier(workdir, arch="resnet", num_labels=4)
+
+
+def _recompute_logits(model, features, arch):
+    """The logits from the features through the model's own head(s): an independent check of the hook."""
+    f = torch.from_numpy(features)
+    with torch.no_grad():
+        if arch == "deit_distilled":  # features = [cls token input, distillation token input]
+            half = f.shape[1] // 2
+            return ((model.cls_classifier(f[:, :half]) + model.distillation_classifier(f[:, half:])) / 2).numpy()
+        if arch == "timm":
+            return model.timm_model.get_classifier()(f).numpy()
+        return model.classifier(f).numpy()
 
 
 @pytest.mark.parametrize("arch", TINY_ARCHS)
-def test_features_are_the_classifier_input(tmp_path, folder, arch):
-    model_dir = make_tiny_classifier(tmp_path, arch=arch, num_labels=4)
+def test_features_are_the_classifier_input(workdir, folder, arch):
+    model_dir = make_tiny_classifier(workdir, arch=arch, num_labels=4)
     out = extract(model_dir, folder, batch_size=4, use_cache=False, progress=False)
     assert isinstance(out, Extraction) and out.n_skipped == 1 and not out.from_cache
-    np.testing.assert_array_equal(out.labels, [0] * 5 + [1] * 5 + [2] * 5)
-    assert out.features.dtype == np.float32 and out.logits.shape == (15, 4)
+    assert out.model_id == str(model_dir) and out.revision.startswith("local-")
+    np.testing.assert_array_equal(out.labels, np.repeat([0, 1, 2], N_PER_CLASS))
+    assert out.features.dtype == np.float32 and out.logits.dtype == np.float32 and out.labels.dtype == np.int64
+    assert out.logits.shape == (15, 4) and out.features.shape[0] == 15
     model = AutoModelForImageClassification.from_pretrained(model_dir).eval()
-    with torch.no_grad():
-        f = torch.from_numpy(out.features)
-        if arch == "deit_distilled":  # features = [cls token input, distillation token input]
-            half = f.shape[1] // 2
-            recomputed = (model.cls_classifier(f[:, :half]) + model.distillation_classifier(f[:, half:])) / 2
-        else:
-            recomputed = model.classifier(f)
-    np.testing.assert_allclose(recomputed.numpy(), out.logits, atol=1e-5)
+    np.testing.assert_allclose(_recompute_logits(model, out.features, arch), out.logits, atol=1e-5)
     assert out.n_params == sum(p.numel() for p in model.parameters())
+    assert np.ptp(out.features, axis=0).max() > 0  # not a constant placeholder
+
+
+def test_deit_distilled_features_concatenate_both_head_inputs(workdir, folder):
+    model_dir = make_tiny_classifier(workdir, arch="deit_distilled", num_labels=4)
+    out = extract(model_dir, folder, use_cache=False, progress=False)
+    model = AutoModelForImageClassification.from_pretrained(model_dir).eval()
+    assert out.features.shape[1] == 2 * model.config.hidden_size
+    heads = _models.classifier_heads(model)
+    assert heads == [model.cls_classifier, model.distillation_classifier]
+
+
+def test_timm_wrapper(workdir, folder):
+    pytest.importorskip("timm")
+    from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+    model = TimmWrapperForImageClassification(TimmWrapperConfig(architecture="resnet18", num_labels=3)).eval()
+    model_dir = workdir / "timm-resnet18"
+    model.save_pretrained(model_dir)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(model_dir)
+    out = extract(model_dir, folder, use_cache=False, progress=False)
+    np.testing.assert_allclose(_recompute_logits(model, out.features, "timm"), out.logits, atol=1e-4)
+
+
+def test_matches_a_hand_written_forward_pass(resnet, folder):
+    """Same numbers as running the image processor and the model by hand, image by image."""
+    out = extract(resnet, folder, batch_size=6, use_cache=False, progress=False)
+    data = load_image_dataset(folder)
+    model = AutoModelForImageClassification.from_pretrained(resnet).eval()
+    processor = AutoImageProcessor.from_pretrained(resnet)
+    cells = data.dataset.cast_column("image", datasets.Image(decode=False))["image"]
+    good = [i for i, cell in enumerate(cells) if not cell["path"].endswith("corrupt_0.png")]
+    assert len(good) == len(out.labels)
+    with torch.no_grad():
+        pixels = processor(images=[open_rgb_image(cells[i]) for i in good], return_tensors="pt")["pixel_values"]
+        hidden = model.resnet(pixels).pooler_output.flatten(1)  # the backbone, run separately
+        logits = model(pixel_values=pixels).logits
+    np.testing.assert_allclose(out.features, hidden.numpy(), atol=1e-5)
+    np.testing.assert_allclose(out.logits, logits.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(out.labels, data.labels[good])
+
+
+def test_subsampling_selects_aligned_rows(resnet, folder):
+    full = extract(resnet, folder, use_cache=False, progress=False)
+    sub = extract(resnet, folder, max_samples_per_class=2, seed=1, use_cache=False, progress=False)
+    np.testing.assert_array_equal(sub.labels, [0, 0, 1, 1, 2, 2])
+    # every subsampled row is a row of the full extraction, with the same label
+    for feature, label in zip(sub.features, sub.labels, strict=True):
+        match = np.flatnonzero(np.abs(full.features - feature).max(axis=1) < 1e-5)
+        assert len(match) == 1 and full.labels[match[0]] == label
+
+
+def test_worker_processes_give_identical_arrays(resnet, folder):
+    inline = extract(resnet, folder, batch_size=4, num_workers=0, use_cache=False, progress=False)
+    workers = extract(resnet, folder, batch_size=4, num_workers=2, use_cache=False, progress=False)
+    np.testing.assert_array_equal(inline.features, workers.features)
+    np.testing.assert_array_equal(inline.labels, workers.labels)
+
+
+def test_cache_hit_does_not_load_the_model(resnet, folder, tmp_path, monkeypatch):
+    first = extract(resnet, folder, cache_dir=tmp_path, progress=False)
+    assert not first.from_cache and len(list(tmp_path.glob("*.npz"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))  # the atomic write left no temporary file
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model weights were loaded on a cache hit")
+
+    monkeypatch.setattr(AutoModelForImageClassification, "from_pretrained", refuse)
+    second = extract(resnet, folder, cache_dir=tmp_path, progress=False)
+    assert second.from_cache and second.n_skipped == first.n_skipped == 1
+    for name in ("features", "logits", "labels"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    assert (second.n_params, second.revision, second.seconds) == (first.n_params, first.revision, first.seconds)
+    # a different sampling is a different cache entry, so the model is needed again
+    with pytest.raises(ExtractionError, match="could not load the weights"):
+        extract(resnet, folder, cache_dir=tmp_path, max_samples_per_class=2, progress=False)
+
+
+def test_cache_key_follows_weights_and_preprocessing(workdir, folder, tmp_path):
+    model_dir = make_tiny_classifier(workdir, arch="vit", num_labels=3, name="vit-rewritten")
+    first = extract(model_dir, folder, cache_dir=tmp_path, progress=False)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.4] * 3).save_pretrained(model_dir)
+    changed_processor = extract(model_dir, folder, cache_dir=tmp_path, progress=False)
+    assert not changed_processor.from_cache
+    assert not np.allclose(changed_processor.features, first.features)
+    make_tiny_classifier(workdir, arch="vit", num_labels=3, seed=1, name="vit-rewritten")  # new weights
+    new_weights = extract(model_dir, folder, cache_dir=tmp_path, progress=False)
+    assert not new_weights.from_cache and new_weights.revision != first.revision
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_cache_dir_not_writable_fails_before_any_work(tmp_path, folder):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    # the model does not exist either: the cache error must come first
+    with pytest.raises(InvalidInputError, match=r"cache directory '.*a_file/cache' is not writable.*cache_dir=.*LEAD_HF_CACHE"):
+        extract("no-such-owner/no-such-model", folder, cache_dir=blocker / "cache")
+
+
+def test_default_cache_dir_comes_from_the_environment(resnet, folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEAD_HF_CACHE", str(tmp_path / "env-cache"))
+    extract(resnet, folder, max_samples_per_class=1, progress=False)
+    assert len(list((tmp_path / "env-cache").glob("*.npz"))) == 1
+
+
+def test_reused_accelerator_keeps_no_reference(resnet, folder):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator()
+    a = extract(resnet, folder, accelerator=accelerator, use_cache=False, progress=False)
+    b = extract(resnet, folder, accelerator=accelerator, use_cache=False, progress=False)
+    np.testing.assert_array_equal(a.features, b.features)
+    assert accelerator._models == [] and accelerator._dataloaders == []
+
+
+def test_mixed_precision_comes_from_the_accelerator(resnet, folder):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    reference = extract(resnet, folder, use_cache=False, progress=False)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        accelerator = Accelerator(mixed_precision="bf16")
+        half = extract(resnet, folder, accelerator=accelerator, use_cache=False, progress=False)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert half.features.dtype == np.float32
+    assert not np.array_equal(half.logits, reference.logits)  # bf16 autocast really ran
+    np.testing.assert_allclose(half.logits, reference.logits, atol=0.1, rtol=0.05)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# errors
+
+
+def test_missing_models(folder, tmp_path):
+    with pytest.raises(ExtractionError, match=r"'no-such-owner/no-such-model' is not in the local cache.*offline"):
+        extract("no-such-owner/no-such-model", folder, cache_dir=tmp_path)
+    with pytest.raises(ExtractionError, match="does not exist"):
+        extract(tmp_path / "nowhere", folder, cache_dir=tmp_path)
+
+
+def _http_error(cls, status):
+    request = httpx2.Request("GET", "https://huggingface.co/owner/model/resolve/main/config.json")
+    return cls(f"{status} error", response=httpx2.Response(status, request=request))
+
+
+@pytest.mark.parametrize(("error", "match"), [
+    (_http_error(hub_errors.GatedRepoError, 403), r"is gated: accept its conditions on https://huggingface.co/owner/model"),
+    (_http_error(hub_errors.RepositoryNotFoundError, 404), r"was not found on the Hub \(404\)"),
+    (_http_error(hub_errors.RevisionNotFoundError, 404), r"has no revision 'v9'"),
+    (hub_errors.EntryNotFoundError("no config.json"), r"has no config.json: not a transformers model"),
+])
+def test_hub_errors_are_rephrased(folder, tmp_path, monkeypatch, error, match):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fail)
+    with pytest.raises(ExtractionError, match=match):
+        extract("owner/model", folder, cache_dir=tmp_path, revision="v9")
+
+
+def test_not_an_image_classifier(tmp_path, folder):
+    text_model = tmp_path / "bert"
+    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8).save_pretrained(text_model)
+    with pytest.raises(ExtractionError, match=r"model_type 'bert'\) is not an image classifier"):
+        extract(text_model, folder, cache_dir=tmp_path)
+    with pytest.raises(ExtractionError, match=r"has no config\.json"):
+        extract(tmp_path, folder, cache_dir=tmp_path / "cache")
+
+
+def test_missing_image_processor_and_corrupt_weights(workdir, tmp_path, folder):
+    model_dir = make_tiny_classifier(tmp_path, arch="convnext", num_labels=3)
+    (model_dir / "preprocessor_config.json").unlink()
+    with pytest.raises(ExtractionError, match="has no usable image processor"):
+        extract(model_dir, folder, cache_dir=tmp_path / "cache")
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(model_dir)
+    (model_dir / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ExtractionError, match=r"could not load the weights.*corrupt or incomplete"):
+        extract(model_dir, folder, cache_dir=tmp_path / "cache")
+
+
+def test_classifier_not_found():
+    model = AutoModelForImageClassification.from_config(
+        ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=3)
+    )
+    model.classifier = torch.nn.Identity()
+    with pytest.raises(ExtractionError, match=r"no nn.Linear classifier with 3 outputs"):
+        _models.classifier_heads(model)
+
+
+@pytest.mark.parametrize(("option", "value", "match"), [
+    ("batch_size", 0, "batch_size must be a positive int, got 0"),
+    ("batch_size", 2.0, "batch_size must be a positive int, got 2.0"),
+    ("num_workers", -1, "num_workers must be a non-negative int or None, got -1"),
+])
+def test_bad_options(resnet, folder, option, value, match):
+    with pytest.raises(InvalidInputError, match=match):
+        extract(resnet, folder, **{option: value})
