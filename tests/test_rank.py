@@ -6,6 +6,7 @@ import importlib
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,3 +313,27 @@ def test_rank_models_accepts_candidates(assets, tmp_path):
     ranking = rank_models([candidate], assets["data"], scorers=("logme",), cache_dir=assets["cache"], progress=False)
     assert ranking.rows[0]["model"] == str(assets["resnet"]) and ranking.rows[0]["n_params"] > 0
 
+
+
+# ---- real pre-trained weights (skipped without the shared zoo) -----------------------------------
+
+
+@pytest.mark.slow
+def test_zoo_mobilenets_end_to_end(tmp_path):
+    from lead_hf.zoo import default_zoo_dir, load_ground_truth, load_model_metadata
+
+    zoo = default_zoo_dir()
+    if zoo is None or not (zoo / "hf").is_dir() or not (zoo / "data" / "mnist").is_dir():
+        pytest.skip("the zoo-mini benchmark (models in hf/, images in data/) is not available")
+    names = ["mobilenetv1_025_imagenet", "mobilenetv1_050_imagenet"]  # the two cheapest of the five
+    models = [zoo / "hf" / name for name in names]
+    truth = load_ground_truth(zoo)["mnist"]
+    ranking = rank_models(models, zoo / "data" / "mnist", scorers=("lead", "logme", "leep"), max_samples_per_class=10,
+                          cache_dir=tmp_path, ground_truth=truth, progress=False)  # fmt: skip
+    assert ranking.failed == {}
+    rows = {Path(r["model"]).name: r for r in ranking.rows}
+    assert {name: row["ground_truth"] for name, row in rows.items()} == {name: truth[name] for name in names}
+    metadata = load_model_metadata(zoo)
+    for name, row in rows.items():
+        assert row["leep"] < 0 and 0 <= row["acc0"] <= 1 and np.isfinite(row["lead"])
+        assert row["n_params"] == metadata[name]["params_total"]  # the zoo's own count of the same network
