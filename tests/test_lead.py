@@ -1,0 +1,261 @@
+"""LEAD scorer: NTK trace identity, batched probe vs naive refits, limits, invariances, options."""
+
+import numpy as np
+import pytest
+import torch
+
+from lead_hf.energy import initial_energy
+from lead_hf.errors import InvalidInputError
+from lead_hf.scoring._ridge import feature_moments, ridge_ovr_decision, standardized_matvec, stratified_folds
+from lead_hf.scoring.lead import CHOICES, LeadResult, _head_parameters, class_ntk_rates, lead_score
+
+SMALL_HEAD = {"head_widths": (32, 48)}
+
+
+def _blobs(n_per_class=12, n_classes=3, dim=6, seed=0, shift=1.5):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    x = rng.normal(size=(y.size, dim)) + shift * np.eye(n_classes, dim)[y]
+    return x, y
+
+
+# ---------------------------------------------------------------- NTK rates: trace identity vs explicit Gram
+
+
+def _explicit_class_rates(inputs, labels, n_classes, params):
+    """Mean eigenvalue of the explicit per-class NTK Gram of per-sample gradients of sum_j F_j(x)."""
+    theta = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for layer in params for a in layer]
+
+    def summed_output(x):
+        h = x
+        for i in range(len(params)):
+            h = h @ theta[2 * i] + theta[2 * i + 1]
+            if i < len(params) - 1:
+                h = torch.relu(h)
+        return h.sum()
+
+    rows = [
+        torch.cat([g.reshape(-1) for g in torch.autograd.grad(summed_output(torch.tensor(x_i, dtype=torch.float64)), theta)])
+        for x_i in inputs
+    ]
+    jac = torch.stack(rows).numpy()  # (S, P): explicit per-sample gradients
+    rates = []
+    for k in range(n_classes):
+        j = jac[labels == k]
+        rates.append(np.linalg.eigvalsh(j @ j.T).mean())
+    return np.array(rates)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("widths", [(), (7,), (9, 5)])
+def test_trace_identity_rates_equal_explicit_gram_mean_eigenvalue(seed, widths):
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(size=(15, 4)).astype(np.float32)
+    labels = np.arange(15) % 3
+    params = _head_parameters(4, widths, 3, rng)
+    fast = class_ntk_rates(inputs, labels, 3, params)
+    assert fast == pytest.approx(_explicit_class_rates(inputs, labels, 3, params), rel=1e-5)
+
+
+# ---------------------------------------------------------------- batched OvR LS-SVM vs naive refits
+
+
+def _relative_penalty(z_train, reg):
+    return reg * np.square(z_train - z_train.mean(axis=0)).sum() / z_train.shape[1]
+
+
+def _naive_ridge(z_train, t_train, z_test, alpha):
+    """Per-class ridge with an unpenalised bias via the augmented normal equations (independent form)."""
+    d = z_train.shape[1]
+    design = np.hstack([z_train, np.ones((len(z_train), 1))])
+    penalty = alpha * np.diag(np.r_[np.ones(d), 0.0])
+    out = []
+    for k in range(t_train.shape[1]):  # one class at a time
+        coef = np.linalg.solve(design.T @ design + penalty, design.T @ t_train[:, k])
+        out.append(np.hstack([z_test, np.ones((len(z_test), 1))]) @ coef)
+    return np.stack(out, axis=1)
+
+
+def _probe_inputs(seed=0):
+    x, y = _blobs(n_per_class=10, n_classes=3, dim=5, seed=seed)
+    x = x * np.array([1.0, 3.0, 0.5, 2.0, 1.0]) + 4.0  # unequal scales and a mean offset
+    moments = feature_moments(x, standardize=True)
+    key = standardized_matvec(x, moments, np.random.default_rng(seed).standard_normal(x.shape[1]))
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    targets = np.where(np.eye(3)[y] > 0, 1.0, -1.0)
+    return x, y, moments, key, z, targets
+
+
+@pytest.mark.parametrize("reg", [1e-3, 0.5])
+def test_batched_ridge_in_sample_equals_per_class_fit(reg):
+    x, y, moments, key, z, targets = _probe_inputs()
+    fast = ridge_ovr_decision(x, y, 3, cv=0, reg=reg, moments=moments, order_key=key)
+    assert fast == pytest.approx(_naive_ridge(z, targets, z, _relative_penalty(z, reg)), abs=1e-8)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batched_ridge_out_of_fold_equals_per_fold_refit(seed):
+    x, y, moments, key, z, targets = _probe_inputs(seed)
+    folds = stratified_folds(key, y, 4)
+    # 10 per class dealt round-robin into 4 folds: 3, 3, 2, 2 of each class.
+    assert [np.bincount(y[folds == f], minlength=3).tolist() for f in range(4)] == [[3] * 3, [3] * 3, [2] * 3, [2] * 3]
+    naive = np.empty_like(targets)
+    for f in range(4):
+        test = folds == f
+        naive[test] = _naive_ridge(z[~test], targets[~test], z[test], _relative_penalty(z[~test], 0.1))
+    fast = ridge_ovr_decision(x, y, 3, cv=4, reg=0.1, moments=moments, order_key=key)
+    assert fast == pytest.approx(naive, abs=1e-8)
+
+
+def test_hat_matrix_leave_one_out_equals_refits():
+    x, y, moments, key, z, targets = _probe_inputs()
+    # Exact LOO of ridge at the full-data penalty and standardisation: N refits without row i.
+    alpha = _relative_penalty(z, 0.2)
+    naive = np.stack([
+        _naive_ridge(np.delete(z, i, 0), np.delete(targets, i, 0), z[i : i + 1], alpha)[0] for i in range(len(y))
+    ])
+    fast = ridge_ovr_decision(x, y, 3, cv="loo", reg=0.2, moments=moments, order_key=key)
+    assert fast == pytest.approx(naive, abs=1e-8)
+    assert not np.allclose(fast, ridge_ovr_decision(x, y, 3, cv=0, reg=0.2, moments=moments, order_key=key))
+
+
+# ---------------------------------------------------------------- limits in t
+
+
+def test_t_zero_gives_initial_probe_cross_entropy():
+    x, y = _blobs()
+    details = lead_score(x, y, t=0.0, return_details=True, **SMALL_HEAD)
+    assert details.score == pytest.approx(-details.loss0, rel=1e-12)
+    assert np.all(details.decay == 1.0)
+
+
+def test_t_infinity_gives_the_same_floor_for_every_model():
+    x, y = _blobs()
+    noise = np.random.default_rng(5).normal(size=(y.size, 9))  # a useless model
+    for form, floor in [("ce_direct", 0.0), ("ce_softmax", -np.log(np.e / (np.e + 2)))]:
+        good = lead_score(x, y, t=np.inf, score_form=form, **SMALL_HEAD)
+        bad = lead_score(noise, y, t=np.inf, score_form=form, **SMALL_HEAD)
+        assert good == pytest.approx(-floor, abs=1e-12) and bad == pytest.approx(-floor, abs=1e-12)
+
+
+def test_score_moves_monotonically_from_probe_to_labels_in_t():
+    x, y = _blobs(shift=0.5)
+    scores = [lead_score(x, y, t=t, **SMALL_HEAD) for t in (0.0, 0.5, 1.0, 4.0)]
+    assert scores == sorted(scores) and scores[0] < scores[-1] < 0
+
+
+def test_evolved_outputs_follow_the_closed_form():
+    x, y = _blobs(n_classes=4, dim=8)
+    d = lead_score(x, y, return_details=True, **SMALL_HEAD)
+    decay = np.exp(-d.class_rates / d.class_rates.mean())  # per_model, eta = t = 1
+    assert d.decay == pytest.approx(decay)
+    p_true = d.initial_probabilities[np.arange(y.size), y]
+    assert d.score == pytest.approx(np.mean(np.log((1 - decay[y]) + decay[y] * p_true)))
+
+
+# ---------------------------------------------------------------- invariances and determinism
+
+
+def test_invariant_to_renaming_classes():
+    x, y = _blobs(n_classes=4, dim=8)
+    names = np.array(["cat", "dog", "ant", "bee"])[y]
+    assert lead_score(x, names, **SMALL_HEAD) == pytest.approx(lead_score(x, y, **SMALL_HEAD), rel=1e-12)
+    permuted = np.array([2, 0, 3, 1])[y]
+    assert lead_score(x, permuted, **SMALL_HEAD) == pytest.approx(lead_score(x, y, **SMALL_HEAD), rel=1e-9)
+
+
+@pytest.mark.parametrize("options", [{}, {"cv": 0}, {"cv": "loo"}, {"classifier": "logistic", "cv": 3}])
+def test_invariant_to_sample_order(options):
+    x, y = _blobs(n_per_class=15, n_classes=3, dim=6, shift=1.0)
+    order = np.random.default_rng(3).permutation(y.size)
+    a = lead_score(x, y, **SMALL_HEAD, **options)
+    assert lead_score(x[order], y[order], **SMALL_HEAD, **options) == pytest.approx(a, rel=1e-6)
+
+
+def test_deterministic_given_seed_and_seed_matters():
+    x, y = _blobs(n_per_class=15, dim=6, shift=0.8)
+    a = lead_score(x, y, seed=1, **SMALL_HEAD)
+    assert lead_score(x, y, seed=1, **SMALL_HEAD) == a
+    rates = [lead_score(x, y, seed=s, return_details=True, **SMALL_HEAD).class_rates for s in (1, 2)]
+    assert not np.allclose(rates[0], rates[1])
+
+
+def test_inputs_are_not_mutated_and_float32_matches_float64():
+    x, y = _blobs(n_per_class=20, dim=6)
+    x_copy, y_copy = x.copy(), y.copy()
+    a = lead_score(x, y, **SMALL_HEAD)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    assert lead_score(x.astype(np.float32), y, **SMALL_HEAD) == pytest.approx(a, rel=1e-4)
+
+
+def test_better_features_score_higher():
+    x, y = _blobs(n_per_class=20, shift=2.5)
+    noisy = x + np.random.default_rng(1).normal(scale=3.0, size=x.shape)
+    assert lead_score(x, y, **SMALL_HEAD) > lead_score(noisy, y, **SMALL_HEAD)
+
+
+# ---------------------------------------------------------------- options and details
+
+
+ALL_VALUES = [(name, value) for name, values in CHOICES.items() for value in values] + [
+    ("cv", 0), ("cv", 3), ("cv", "loo"), ("calibrate", False), ("eta", 0.3), ("t", 2.0),
+    ("samples_per_class", 2), ("head_widths", ()), ("head_widths", [16]), ("reg", 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), ALL_VALUES)
+def test_every_option_value_gives_a_finite_score(name, value):
+    x, y = _blobs()
+    options = {**SMALL_HEAD, name: value}
+    assert np.isfinite(lead_score(x, y, **options))
+
+
+BAD_VALUES = [
+    ("classifier", "rbf", r"'classifier' must be one of \['svm', 'logistic'\]"),
+    ("prob_norm", "platt", r"'prob_norm' must be one of \['softmax', 'sigmoid'\]"),
+    ("rate_norm", "global", r"'rate_norm' must be one of \['per_model', 'none'\]"),
+    ("feature_scaling", "minmax", r"'feature_scaling' must be one of"),
+    ("score_form", "mse", r"'score_form' must be one of \['ce_direct', 'ce_softmax'\]"),
+    ("cv", 1, r"'cv' must be 0 \(in-sample\), an int >= 2"),
+    ("cv", True, r"'cv' must be 0"),
+    ("t", -1.0, r"'t' must be a number >= 0"),
+    ("eta", 0.0, r"'eta' must be a finite number > 0"),
+    ("reg", float("nan"), r"'reg' must be a finite number > 0"),
+    ("samples_per_class", 0, r"'samples_per_class' must be an int >= 1"),
+    ("head_widths", (8, 0), r"'head_widths' must be a sequence of ints >= 1"),
+    ("calibrate", "yes", r"'calibrate' must be True or False"),
+    ("seed", 1.5, r"'seed' must be an int"),
+    ("temperature", 2.0, r"unknown option\(s\) \['temperature'\]"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "match"), BAD_VALUES)
+def test_bad_option_values_raise_naming_the_option(name, value, match):
+    x, y = _blobs()
+    with pytest.raises(ValueError, match=match):
+        lead_score(x, y, **{name: value})
+
+
+def test_loo_needs_the_svm_probe_and_bad_inputs_raise():
+    x, y = _blobs()
+    with pytest.raises(InvalidInputError, match="'loo' needs classifier='svm'"):
+        lead_score(x, y, cv="loo", classifier="logistic")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        lead_score(np.where(np.eye(*x.shape) > 0, np.nan, x), y)
+    with pytest.raises(InvalidInputError, match="at least 2 per class"):
+        lead_score(x[:25], y[:25])  # the last class keeps a single sample; 5-fold needs two
+
+
+def test_return_details_agree_with_initial_energy_and_as_dict():
+    x, y = _blobs(n_classes=4, dim=8)
+    details = lead_score(x, y, return_details=True, **SMALL_HEAD)
+    assert isinstance(details, LeadResult)
+    energy = initial_energy(details.initial_probabilities, y)
+    assert (details.energy0, details.loss0, details.acc0) == pytest.approx(
+        (energy["energy0"], energy["loss0"], energy["acc0"])
+    )
+    flat = details.as_dict()
+    assert {"lead", "energy0", "loss0", "acc0"} <= set(flat) and all(type(v) is float for v in flat.values())
+    assert flat["lead"] == lead_score(x, y, **SMALL_HEAD)
+    assert details.class_rates.shape == (4,) and details.options.head_widths == (32, 48)
