@@ -46,6 +46,9 @@ def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code:
 
     path = Path(model).expanduser()
     if path.is_dir():
+        if revision is not None:
+            raise ExtractionError(f"revision={revision!r} applies to Hub models, but {str(model)!r} is a local "
+                                  "folder; drop revision= or pass the Hub id.")
         ref, revision = str(path.resolve()), _local_revision(path)
         if not (path / "config.json").is_file():
             raise ExtractionError(f"{str(model)!r} has no config.json: not a transformers model folder "

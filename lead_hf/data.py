@@ -82,7 +82,7 @@ def load_image_dataset(
             a Hub dataset id (``"cifar10"``, ``"owner/name"``), a local ``imagefolder`` directory
             (``<dir>/<split>/<class>/<image>`` or ``<dir>/<class>/<image>``) or a folder written by
             ``save_to_disk``, a loaded dataset, or an `ImageDataset` (returned unchanged unless
-            ``max_samples_per_class`` is given; its own split and columns are kept).
+            ``max_samples_per_class`` is given; its own split and columns are kept, ``split`` is not used).
         split (`str`, *optional*, defaults to ``"train"``): the split to use.
         image_column (`str`, *optional*): the image column; detected when omitted.
         label_column (`str`, *optional*): the label column; detected when omitted.
@@ -105,6 +105,12 @@ def load_image_dataset(
     """
     _check_max_samples(max_samples_per_class)
     if isinstance(dataset, ImageDataset):
+        for option, value, own in (("image_column", image_column, dataset.image_column),
+                                   ("label_column", label_column, dataset.label_column)):
+            if value is not None and value != own:
+                raise InvalidInputError(
+                    f"{option}={value!r} differs from the ImageDataset's {own!r}; pass its .dataset to re-detect columns."
+                )
         if max_samples_per_class is None:
             return dataset
         return subsample_per_class(dataset, max_samples_per_class, seed=seed)

@@ -59,6 +59,8 @@ def test_balanced_subsampling_is_seeded_and_keeps_order(folder):
     # an ImageDataset is returned as is, or subsampled further
     assert load_image_dataset(sub) is sub
     np.testing.assert_array_equal(np.bincount(subsample_per_class(sub, 2).labels), [2, 2, 2])
+    with pytest.raises(InvalidInputError, match=r"label_column='other' differs from the ImageDataset's 'label'"):
+        load_image_dataset(sub, label_column="other")
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
@@ -139,3 +141,27 @@ def test_open_rgb_image_converts_every_mode(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"garbage")
     with pytest.raises(OSError):
         open_rgb_image(str(tmp_path / "bad.png"))
+
+
+@pytest.mark.parametrize(("error", "match"), [
+    (ValueError('Unknown split "valid". Should be one of [\'train\', \'test\'].'),
+     r"dataset 'owner/data' has no split 'valid' \(Unknown split .*'test'\]\.\); pass split="),
+    (datasets.exceptions.DatasetNotFoundError("Dataset 'owner/data' doesn't exist on the Hub"),
+     r"dataset 'owner/data' was not found on the Hub nor in the local cache.*check the id"),
+])
+def test_hub_loading_errors_are_rephrased(monkeypatch, error, match):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(datasets, "load_dataset", fail)
+    with pytest.raises(InvalidInputError, match=match):
+        load_image_dataset("owner/data", split="valid")
+
+
+def test_hub_id_is_loaded_with_the_split(monkeypatch):
+    rows = _in_memory([0, 1, 1])
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)) or rows)
+    data = load_image_dataset("owner/data", split="test")
+    assert calls == [(("owner/data",), {"split": "test"})]
+    assert (data.name, data.split, data.labels.tolist()) == ("owner/data", "test", [0, 1, 1])

@@ -216,6 +216,11 @@ def test_missing_models(folder, tmp_path):
         extract(tmp_path / "nowhere", folder, cache_dir=tmp_path)
 
 
+def test_revision_of_a_local_folder_is_refused(resnet, folder, tmp_path):
+    with pytest.raises(ExtractionError, match=r"revision='v1' applies to Hub models.*local folder"):
+        extract(resnet, folder, cache_dir=tmp_path, revision="v1")
+
+
 def _http_error(cls, status):
     request = httpx2.Request("GET", "https://huggingface.co/owner/model/resolve/main/config.json")
     return cls(f"{status} error", response=httpx2.Response(status, request=request))
