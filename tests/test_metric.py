@@ -80,6 +80,30 @@ def test_add_single_examples_lists_and_string_labels(metric, data, expected):
     assert metric.compute(**OPTIONS) == pytest.approx(expected, rel=1e-12)
 
 
+def test_known_feature_width_gives_the_same_numbers(data, expected):
+    metric = load_metric(keep_in_memory=True, feature_dim=np.int64(8))
+    assert metric.features[0]["predictions"].shape == (1, 8)
+    features, labels = data
+    for start in range(0, len(labels), 25):
+        metric.add_batch(predictions=features[start : start + 25], references=labels[start : start + 25])
+    assert metric.compute(**OPTIONS) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(lead_hf.InvalidInputError, match=r"have 7 features but .* feature_dim=8; load it with feature_dim=7"):
+        metric.add_batch(predictions=features[:5, :7], references=labels[:5])
+
+
+@pytest.mark.parametrize("feature_dim", [0, -3, 2.0, True, "2048"])
+def test_bad_feature_width_is_refused(feature_dim):
+    with pytest.raises(lead_hf.InvalidInputError, match=f"positive int or None, got {re.escape(repr(feature_dim))}"):
+        load_metric(feature_dim=feature_dim)
+
+
+def test_vectors_of_different_widths_are_refused(metric, data):
+    metric.add_batch(predictions=data[0][:30], references=data[1][:30])
+    metric.add_batch(predictions=data[0][30:, :6], references=data[1][30:])
+    with pytest.raises(lead_hf.InvalidInputError, match="different lengths"):
+        metric.compute(**OPTIONS)
+
+
 def test_float64_features_are_stored_as_float32(metric, data, expected):
     result = metric.compute(predictions=data[0].astype(np.float64), references=data[1], **OPTIONS)
     assert result == pytest.approx(expected, rel=1e-12)

@@ -33,6 +33,8 @@ Args:
     predictions (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features of one
         model, one row per sample (``lead_hf.extract(...).features``). Stored as float32.
     references (`list` of `int` or `str`, length `n_samples`): the target labels; at least two classes.
+    feature_dim (`int`, *optional*, at load time: ``evaluate.load(..., feature_dim=2048)``): the width of
+        the feature vectors, if known; they are then stored about twice as fast. Any width when omitted.
     source_logits (`array-like` of shape `(n_samples, n_source_classes)`, *optional*): logits of the
         model's pre-trained head, passed to ``compute`` (not ``add_batch``); LEAD itself does not use them.
     classifier, cv, reg, prob_norm, calibrate, rate_norm, eta, feature_scaling, score_form, t,
@@ -63,18 +65,18 @@ Examples:
     True
 """
 
-# Each stored example is a (n_features, 1) array: datasets writes Array2D columns from numpy buffers,
-# several times faster than a Sequence of floats (row by row through Python), and the free first
-# dimension accepts any feature width (see benchmarks/metric_add_batch.py).
-_FEATURE_VECTOR = datasets.Array2D(shape=(None, 1), dtype="float32")
+# Each stored example is an Array2D: datasets writes and reads those from numpy buffers, several times
+# faster than a Sequence of floats (converted row by row through Python objects). (1, D) needs the width
+# up front and is the fastest; (None, 1) takes any width (see benchmarks/metric_add_batch.py).
+def _features(feature_dim, label_dtype):
+    shape = (None, 1) if feature_dim is None else (1, feature_dim)
+    return datasets.Features(
+        {"predictions": datasets.Array2D(shape=shape, dtype="float32"), "references": datasets.Value(label_dtype)}
+    )
 
 
-def _features(label_dtype):
-    return datasets.Features({"predictions": _FEATURE_VECTOR, "references": datasets.Value(label_dtype)})
-
-
-def _as_column_vectors(features, ndim):
-    """``(n, D)`` rows (``ndim=2``) or one ``(D,)`` row (``ndim=1``) -> float32 with a trailing axis of 1."""
+def _to_stored(features, ndim, feature_dim):
+    """``(n, D)`` rows (``ndim=2``) or one ``(D,)`` row (``ndim=1``) -> float32 in the stored 2-D shape."""
     if features is None:
         return None
     array = np.asarray(features, dtype=np.float32)
@@ -84,19 +86,35 @@ def _as_column_vectors(features, ndim):
             f"lead: predictions must have shape {expected}, got shape {array.shape}; pass one feature "
             "vector per sample (reshape with x.reshape(len(x), -1))."
         )
-    return array[..., None]
+    if feature_dim is None:
+        return array[..., None]
+    if array.shape[-1] != feature_dim:
+        raise lead_hf.InvalidInputError(
+            f"lead: predictions have {array.shape[-1]} features but the metric was loaded with "
+            f"feature_dim={feature_dim}; load it with feature_dim={array.shape[-1]} (or none)."
+        )
+    return array[..., None, :]
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Lead(evaluate.Metric):
     """LEAD transferability score (Hu et al., CVPR 2024) of frozen features for labelled data."""
 
+    def __init__(self, *args, feature_dim=None, **kwargs):
+        """``feature_dim`` (`int`, *optional*): the feature width, if known; storage is then about twice as fast."""
+        is_count = isinstance(feature_dim, (int, np.integer)) and not isinstance(feature_dim, bool) and feature_dim >= 1
+        if feature_dim is not None and not is_count:
+            raise lead_hf.InvalidInputError(f"lead: feature_dim must be a positive int or None, got {feature_dim!r}.")
+        # Set before super().__init__, which calls _info.
+        self.feature_dim = None if feature_dim is None else int(feature_dim)
+        super().__init__(*args, **kwargs)
+
     def _info(self):
         info = evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[_features("int64"), _features("string")],
+            features=[_features(self.feature_dim, "int64"), _features(self.feature_dim, "string")],
             homepage="https://arxiv.org/abs/2507.14559",
             reference_urls=["https://arxiv.org/abs/2507.14559", "https://arxiv.org/abs/2302.05779"],
         )
@@ -108,11 +126,13 @@ class Lead(evaluate.Metric):
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of feature rows ``(n_samples, n_features)`` and their labels."""
-        return super().add_batch(predictions=_as_column_vectors(predictions, 2), references=references, **kwargs)
+        predictions = _to_stored(predictions, 2, self.feature_dim)
+        return super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Add one feature vector ``(n_features,)`` and its label."""
-        return super().add(prediction=_as_column_vectors(prediction, 1), reference=reference, **kwargs)
+        prediction = _to_stored(prediction, 1, self.feature_dim)
+        return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(
         self,
@@ -149,7 +169,11 @@ class Lead(evaluate.Metric):
             "seed": seed,
         }
         features = np.asarray(predictions)
-        features = features.reshape(features.shape[0], -1)  # stored (N, D, 1) -> (N, D), a view
+        if features.ndim != 3:  # numpy could not stack the stored vectors
+            raise lead_hf.InvalidInputError(
+                "lead: the added feature vectors have different lengths; every sample needs the same n_features."
+            )
+        features = features.reshape(features.shape[0], -1)  # stored (N, D, 1) or (N, 1, D) -> (N, D), a view
         result = lead_hf.lead_score(
             features,
             np.asarray(references),
