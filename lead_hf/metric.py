@@ -31,12 +31,20 @@ def metric_script_path() -> Path:
     return Path(str(resources.files("lead_hf") / "metric_module" / f"{METRIC_NAME}.py"))
 
 
+def _require_evaluate() -> None:
+    try:
+        import evaluate  # noqa: F401
+    except ImportError as err:
+        raise ImportError('The LEAD metric needs the evaluate library: pip install "lead-hf[metric]"') from err
+
+
 def load_metric(**kwargs: Any):
     """Load the LEAD metric from the script packaged with lead-hf (offline, no Hub access).
 
     Args:
         **kwargs: keyword arguments of `evaluate.load` other than the path, e.g. ``keep_in_memory=True``,
-            ``cache_dir``, ``experiment_id``, ``num_process`` and ``process_id``.
+            ``cache_dir``, ``experiment_id``, ``num_process`` and ``process_id``, and the module's
+            ``feature_dim`` (the feature width, if known: faster ``add_batch``).
 
     Returns:
         `evaluate.EvaluationModule`: the metric; ``compute`` returns ``{"lead", "energy0", "loss0",
@@ -58,6 +66,7 @@ def load_metric(**kwargs: Any):
             f"load_metric loads the packaged LEAD script; got path={kwargs['path']!r}. "
             "Call evaluate.load(path) directly to load another module."
         )
+    _require_evaluate()
     import evaluate
 
     return evaluate.load(str(metric_script_path()), **kwargs)
@@ -88,6 +97,7 @@ def register_metric(*, hf_modules_cache: str | os.PathLike[str] | None = None) -
         >>> path = lead_hf.register_metric()  # doctest: +SKIP
         >>> import evaluate; metric = evaluate.load("lead")  # doctest: +SKIP
     """
+    _require_evaluate()
     from evaluate.loading import _create_importable_file, init_dynamic_modules
 
     dynamic_modules_path = init_dynamic_modules(hf_modules_cache=hf_modules_cache)

@@ -116,6 +116,14 @@ def test_options_reach_the_scorer(metric, data, expected):
     assert result["lead"] != pytest.approx(expected["lead"], rel=1e-6)
 
 
+def test_source_logits_go_to_compute(metric, data, expected):
+    logits = np.random.default_rng(1).normal(size=(60, 5))
+    metric.add_batch(predictions=data[0], references=data[1])
+    assert metric.compute(source_logits=logits, **OPTIONS) == pytest.approx(expected, rel=1e-12)  # unused by LEAD
+    with pytest.raises(ValueError, match="source_logits"):  # not a per-batch input
+        metric.add_batch(predictions=data[0], references=data[1], source_logits=logits)
+
+
 def test_compute_declares_exactly_the_scorer_options():
     module = sys.modules[type(load_metric()).__module__]
     parameters = inspect.signature(module.Lead._compute).parameters
@@ -283,3 +291,10 @@ def test_load_from_a_space_then_offline_from_the_cache(fresh_modules_cache, monk
     cached = evaluate.load(f"{org}/lead", keep_in_memory=True)
     assert type(cached).__module__.startswith(f"evaluate_modules.metrics.{org}--lead.")
     assert cached.compute(predictions=data[0], references=data[1], **OPTIONS) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("call", [load_metric, register_metric])
+def test_missing_evaluate_names_the_extra(monkeypatch, call):
+    monkeypatch.setitem(sys.modules, "evaluate", None)  # import evaluate -> ImportError
+    with pytest.raises(ImportError, match=re.escape('pip install "lead-hf[metric]"')):
+        call()
