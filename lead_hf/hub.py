@@ -21,6 +21,7 @@ __all__ = [
     "SkippedModel",
     "VALID_LIBRARIES",
     "VALID_SORTS",
+    "describe_filters",
     "find_candidate_models",
     "list_candidate_models",
 ]

@@ -235,8 +235,7 @@ def rank_hub_models(
         search=search, library=library, trained_dataset=trained_dataset, max_params=max_params, license=license,
         exclude_gated=exclude_gated, exclude_private=exclude_private, sort=sort, limit=limit, api=api,
     )  # fmt: skip
-    if model_ids is None:
-        list_candidate_models(**filters)  # validates the filters (no request yet)
+    list_candidate_models(**filters)  # validates the filters (no request until iterated)
 
     from .data import load_image_dataset
 
