@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,13 +70,30 @@ class RankingSpace:
         load_example (`Callable`, *optional*): returns the offline example, an object with ``dataset``,
             ``model_dirs``, ``ground_truth`` (or `None`) and ``description`` (like
             ``lead_hf.demo.load_offline_example()``, the default).
+        hub_api (`huggingface_hub.HfApi`, *optional*): the client of the Hub search (default: a new one).
     """
 
     def __init__(
-        self, *, limits: SpaceLimits | None = None, load_example: Callable[[], Any] = load_example
+        self, *, limits: SpaceLimits | None = None, load_example: Callable[[], Any] = load_example, hub_api: Any = None
     ) -> None:
         self.limits = SpaceLimits.from_env() if limits is None else limits
         self.load_example = load_example
+        self.hub_api = hub_api
+        self._example: Any = None
+        self._example_lock = threading.Lock()  # the warm-up thread and a request must not build it twice
+
+    def offline_example(self) -> Any:
+        """The offline example, loaded (or built, the first time) once per process."""
+        with self._example_lock:
+            if self._example is None:
+                self._example = self.load_example()
+            return self._example
+
+    def warm_up(self) -> threading.Thread:
+        """Build the offline example in the background, so that the first visitor does not wait for it."""
+        thread = threading.Thread(target=self.offline_example, name="offline-example-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def rank(
         self,
@@ -100,7 +118,8 @@ class RankingSpace:
         scorers = self._check_scorers(scorers)
         samples = self._check_samples(samples_per_class)
         models = self._check_models(parse_model_list(models_text))
-        progress(0.0, desc="Loading the dataset")
+        first_build = dataset_source == OFFLINE_EXAMPLE and self._example is None
+        progress(0.0, desc="Building the offline example (first use only: minutes)" if first_build else "Loading data")
         target = self._load_target(dataset_source, dataset_id, split, label_column, samples)
         models = models or self._check_models(target.example_models)
         if not models:
@@ -140,6 +159,7 @@ class RankingSpace:
                 max_params=int(max_params_m * 1e6) if max_params_m else None,
                 license=license.strip() or None,
                 limit=self.limits.max_models,
+                api=self.hub_api,
             )
             model_ids = [candidate.model_id for candidate in candidates]
         except (lead_hf.LeadHfError, ValueError) as exc:
@@ -179,7 +199,7 @@ class RankingSpace:
     ) -> _Target:
         example = None
         if source == OFFLINE_EXAMPLE:
-            example = self.load_example()
+            example = self.offline_example()
             data, name, split = example.dataset, "the offline example", "train"
         elif source == HUB_DATASET and dataset_id.strip():
             data = name = dataset_id.strip()
@@ -339,7 +359,9 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
     return demo
 
 
-demo = build_demo()
+space = RankingSpace()
+demo = build_demo(space)
 
 if __name__ == "__main__":
+    space.warm_up()
     demo.launch()
