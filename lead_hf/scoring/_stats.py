@@ -5,11 +5,18 @@ Everything is float64 and vectorised; inputs are never written into.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["one_hot", "class_means", "pca_project"]
+__all__ = ["working_dtype", "one_hot", "class_means", "pca_project"]
+
+
+def working_dtype(features: Any) -> type:
+    """float32 for float32 input (no float64 copy of a large matrix), float64 for anything else."""
+    return np.float32 if getattr(features, "dtype", None) == np.float32 else np.float64
 
 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._validation import check_scorer_inputs
 from ..errors import InvalidInputError
+from ._stats import working_dtype
 
 __all__ = ["linear_probe_score"]
 
@@ -53,7 +54,10 @@ def linear_probe_score(
         raise InvalidInputError(f"linear_probe: n_splits must be an int >= 2, got {n_splits!r}.")
     if not C > 0 or max_iter < 1:
         raise InvalidInputError(f"linear_probe: C must be > 0 and max_iter >= 1, got C={C!r}, max_iter={max_iter!r}.")
-    x, y, _ = check_scorer_inputs(features, labels, scorer="linear_probe", min_samples_per_class=n_splits)
+    # float32 input stays float32, as in the zoo baseline (float64 moves some accuracies by 1/N)
+    x, y, _ = check_scorer_inputs(
+        features, labels, scorer="linear_probe", min_samples_per_class=n_splits, dtype=working_dtype(features)
+    )
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(probe, x, y, cv=folds, scoring="accuracy")))

@@ -27,7 +27,7 @@ from scipy.linalg.blas import dsyrk
 from .._logging import get_logger
 from .._validation import check_scorer_inputs
 from ..errors import InvalidInputError
-from ._stats import one_hot
+from ._stats import one_hot, working_dtype
 
 __all__ = ["logme_score"]
 
@@ -120,10 +120,7 @@ def logme_score(
             f"logme: tol must be > 0 and max_iter, chunk_rows >= 1, got tol={tol!r}, "
             f"max_iter={max_iter!r}, chunk_rows={chunk_rows!r}."
         )
-    keep32 = getattr(features, "dtype", None) == np.float32
-    x, y, n_classes = check_scorer_inputs(
-        features, labels, scorer="logme", dtype=np.float32 if keep32 else np.float64
-    )
+    x, y, n_classes = check_scorer_inputs(features, labels, scorer="logme", dtype=working_dtype(features))
     n = x.shape[0]
     targets = one_hot(y, n_classes)
     s, proj2 = _spectrum(x, targets, chunk_rows)
