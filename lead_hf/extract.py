@@ -239,6 +239,8 @@ def _run(network: torch.nn.Module, data: ImageDataset, processor: Any, accelerat
             gathered = accelerator.gather_for_metrics((features.float(), logits.float(), batch["index"], batch["ok"]))
             for key, value in zip(parts, gathered, strict=True):
                 parts[key].append(value.cpu().numpy())
+    except ExtractionError:
+        raise
     except (torch.OutOfMemoryError, MemoryError) as err:
         raise ExtractionError(f"out of memory running {name!r} with batch_size={batch_size}: "
                               f"{first_line(err)}; lower batch_size.") from err

@@ -278,3 +278,20 @@ def test_classifier_not_found():
 def test_bad_options(resnet, folder, option, value, match):
     with pytest.raises(InvalidInputError, match=match):
         extract(resnet, folder, **{option: value})
+
+
+def test_out_of_memory_during_the_forward_pass(resnet, folder, tmp_path, monkeypatch):
+    real_load = _models.load_classifier
+
+    def raise_oom(module, args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def load_then_break(*args, **kwargs):
+        model = real_load(*args, **kwargs)
+        model.register_forward_pre_hook(raise_oom)
+        return model
+
+    monkeypatch.setattr(_models, "load_classifier", load_then_break)
+    with pytest.raises(ExtractionError, match=r"out of memory running .* with batch_size=8: CUDA out of memory.*lower batch_size"):
+        extract(resnet, folder, batch_size=8, cache_dir=tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.npz"))  # nothing cached from a failed run
