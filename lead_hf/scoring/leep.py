@@ -54,9 +54,9 @@ def leep_score(features: Any, labels: Any, *, source_logits: Any = None) -> floa
     Example:
         >>> import numpy as np
         >>> y = np.array([0, 0, 1, 1])
-        >>> logits = np.array([[9.0, 0.0], [9.0, 0.0], [0.0, 9.0], [0.0, 9.0]])
-        >>> round(leep_score(np.zeros((4, 1)), y, source_logits=logits), 3)
-        -0.0
+        >>> logits = np.log([[3.0, 1.0], [1.0, 1.0], [1.0, 3.0], [1.0, 1.0]])
+        >>> round(leep_score(np.zeros((4, 1)), y, source_logits=logits), 4)  # log(9/32) / 2
+        -0.6343
     """
     _, y, n_classes = check_scorer_inputs(features, labels, scorer="leep")
     logits = check_source_logits(source_logits, n_samples=y.shape[0], scorer="leep")
