@@ -131,10 +131,11 @@ def finetune_and_evaluate(
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     class_names = train.features["label"].names
-    model = AutoModelForImageClassification.from_pretrained(
-        model_dir, num_labels=len(class_names), id2label=dict(enumerate(class_names)),
-        label2id={name: i for i, name in enumerate(class_names)}, ignore_mismatched_sizes=True,
-    )  # fmt: skip
+    with _quiet_transformers():  # its load report lists the replaced head: expected here
+        model = AutoModelForImageClassification.from_pretrained(
+            model_dir, id2label=dict(enumerate(class_names)), label2id={name: i for i, name in enumerate(class_names)},
+            ignore_mismatched_sizes=True,
+        )  # fmt: skip
     torch.manual_seed(seed)
     _reset_head(model)
     processor = AutoImageProcessor.from_pretrained(model_dir)
@@ -144,6 +145,18 @@ def finetune_and_evaluate(
     accuracy = evaluate_accuracy(model, test_pixels, test_labels.numpy())
     logger.info("Fine-tuned %s: test accuracy %.4f", Path(model_dir).name, accuracy)
     return accuracy
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as transformers_logging
+
+    before = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(before)
 
 
 def _reset_head(model: Any) -> None:

@@ -20,6 +20,8 @@ logger = get_logger(__name__)
 
 # LEAD first (it orders the table), then the baselines it is compared with.
 DEMO_SCORERS = ("lead", "logme", "leep", "nce", "nleep", "hscore", "transrate", "gbc", "sfda", "linear_probe")
+# tiny 28x28 models: big batches, and the whole target in two batches needs no DataLoader workers
+RANK_BATCH_SIZE = 128
 METRICS = ("weighted_tau", "kendall_tau", "spearman", "top1")
 
 
@@ -81,7 +83,7 @@ def run_demo(
     seconds["zoo"] = time.perf_counter() - start
     start = time.perf_counter()
     with torch_threads(num_threads):
-        ranking = rank_models(example.model_dirs, example.dataset, scorers=tuple(scorers), cache_dir=cache_dir,
+        ranking = rank_models(example.model_dirs, example.dataset, scorers=tuple(scorers), cache_dir=cache_dir, batch_size=RANK_BATCH_SIZE,
                               ground_truth=example.ground_truth, progress=progress)  # fmt: skip
     seconds["rank"] = time.perf_counter() - start
     evaluation = ranking.evaluate() if example.ground_truth is not None else None

@@ -70,7 +70,8 @@ class LabelledImages:
             {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(self.class_names))}
         )
         rows = {"image": [Image.fromarray(image, mode="L") for image in self.images], "label": self.labels.tolist()}
-        return datasets.Dataset.from_dict(rows, features=features)
+        return datasets.Dataset.from_dict(rows, features=features, info=datasets.DatasetInfo(dataset_name=self.name, features=features)
+        )
 
 
 def _require(module: str, package: str) -> Any:
