@@ -41,7 +41,7 @@ def writable_cache_dir(cache_dir: str | Path | None) -> Path:
     except OSError as err:
         raise InvalidInputError(
             f"cache directory {str(folder)!r} is not writable ({err.strerror or err}); pass "
-            f"cache_dir=<a writable folder> or set ${CACHE_ENV}, or use_cache=False to skip caching."
+            f"cache_dir=<a writable folder> or set ${CACHE_ENV}."
         ) from err
     return folder
 
