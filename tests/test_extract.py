@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 import httpx2
 import numpy as np
@@ -295,3 +297,21 @@ def test_out_of_memory_during_the_forward_pass(resnet, folder, tmp_path, monkeyp
     with pytest.raises(ExtractionError, match=r"out of memory running .* with batch_size=8: CUDA out of memory.*lower batch_size"):
         extract(resnet, folder, batch_size=8, cache_dir=tmp_path, progress=False)
     assert not list(tmp_path.glob("*.npz"))  # nothing cached from a failed run
+
+
+def test_hub_id_resolves_offline_from_the_hub_cache(resnet, folder, tmp_path):
+    """A Hub id found in the local HF cache: pinned to its commit sha, extracted, and cached under that sha."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = Path(constants.HF_HUB_CACHE) / "models--tiny-org--tiny-resnet"
+    shutil.copytree(resnet, repo / "snapshots" / sha)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    out = extract("tiny-org/tiny-resnet", folder, cache_dir=tmp_path, progress=False)
+    local = extract(resnet, folder, use_cache=False, progress=False)
+    assert (out.model_id, out.revision) == ("tiny-org/tiny-resnet", sha)
+    np.testing.assert_array_equal(out.features, local.features)
+    assert extract("tiny-org/tiny-resnet", folder, cache_dir=tmp_path, progress=False).from_cache
