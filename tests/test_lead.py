@@ -147,8 +147,10 @@ def test_score_moves_monotonically_from_probe_to_labels_in_t():
 def test_evolved_outputs_follow_the_closed_form():
     x, y = _blobs(n_classes=4, dim=8)
     d = lead_score(x, y, return_details=True, **SMALL_HEAD)
-    decay = np.exp(-d.class_rates / d.class_rates.mean())  # per_model, eta = t = 1
+    decay = np.exp(-d.class_rates / d.reference_rate)  # rate_norm="reference", eta = t = 1
     assert d.decay == pytest.approx(decay)
+    per_model = lead_score(x, y, rate_norm="per_model", return_details=True, **SMALL_HEAD)
+    assert per_model.decay == pytest.approx(np.exp(-d.class_rates / d.class_rates.mean()))
     p_true = d.initial_probabilities[np.arange(y.size), y]
     assert d.score == pytest.approx(np.mean(np.log((1 - decay[y]) + decay[y] * p_true)))
 
@@ -213,8 +215,8 @@ def test_every_option_value_gives_a_finite_score(name, value):
 
 BAD_VALUES = [
     ("classifier", "rbf", r"'classifier' must be one of \['svm', 'logistic'\]"),
-    ("prob_norm", "platt", r"'prob_norm' must be one of \['softmax', 'sigmoid'\]"),
-    ("rate_norm", "global", r"'rate_norm' must be one of \['per_model', 'none'\]"),
+    ("prob_norm", "platt", r"'prob_norm' must be one of \['sigmoid', 'softmax'\]"),
+    ("rate_norm", "global", r"'rate_norm' must be one of \['reference', 'per_model', 'none'\]"),
     ("feature_scaling", "minmax", r"'feature_scaling' must be one of"),
     ("score_form", "mse", r"'score_form' must be one of \['ce_direct', 'ce_softmax'\]"),
     ("cv", 1, r"'cv' must be 0 \(in-sample\), an int >= 2"),

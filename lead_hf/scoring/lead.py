@@ -32,8 +32,8 @@ logger = get_logger(__name__)
 
 CHOICES = {
     "classifier": ("svm", "logistic"),
-    "prob_norm": ("softmax", "sigmoid"),
-    "rate_norm": ("per_model", "none"),
+    "prob_norm": ("sigmoid", "softmax"),
+    "rate_norm": ("reference", "per_model", "none"),
     "feature_scaling": ("standardize", "none", "l2"),
     "score_form": ("ce_direct", "ce_softmax"),
 }
@@ -45,10 +45,10 @@ class LeadOptions:
 
     classifier: str = "svm"
     cv: int | str = 5
-    reg: float = 1e-2
-    prob_norm: str = "softmax"
+    reg: float = 1.0
+    prob_norm: str = "sigmoid"
     calibrate: bool = True
-    rate_norm: str = "per_model"
+    rate_norm: str = "reference"
     eta: float = 1.0
     feature_scaling: str = "standardize"
     score_form: str = "ce_direct"
@@ -96,6 +96,8 @@ class LeadResult:
         energy0, loss0, acc0 (`float`): initial energy, cross-entropy and accuracy of ``P0``
             (Ren et al., ICLR 2023; see :func:`lead_hf.energy.initial_energy`).
         class_rates (`np.ndarray` of shape `(K,)`): raw per-class mean NTK eigenvalues ``lambda_k``.
+        reference_rate (`float`): the same head's mean NTK eigenvalue on white inputs (the scale of
+            ``rate_norm="reference"``).
         decay (`np.ndarray` of shape `(K,)`): ``d_k = exp(-eta * lambda_k / scale * t)``, the share of the
             initial residual left at time t.
         initial_probabilities (`np.ndarray` of shape `(N, K)`): ``P0`` (classes in sorted label order).
@@ -107,6 +109,7 @@ class LeadResult:
     loss0: float
     acc0: float
     class_rates: np.ndarray = field(repr=False)
+    reference_rate: float
     decay: np.ndarray = field(repr=False)
     initial_probabilities: np.ndarray = field(repr=False)
     options: LeadOptions = field(default_factory=LeadOptions)
@@ -119,6 +122,7 @@ class LeadResult:
             "loss0": float(self.loss0),
             "acc0": float(self.acc0),
             "mean_rate": float(np.mean(self.class_rates)),
+            "relative_rate": float(np.mean(self.class_rates) / self.reference_rate),
         }
 
 
@@ -196,6 +200,40 @@ def _evolved_cross_entropy(p0: np.ndarray, labels: np.ndarray, decay: np.ndarray
     return float(-log_softmax(evolved, axis=1)[rows, labels].mean())
 
 
+def initial_probabilities(x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> np.ndarray:
+    """Step 1: ``P0`` (N, K) of the initial probe (validated inputs; see :func:`lead_score`)."""
+    values = initial_decision_values(
+        x, y, n_classes, classifier=opts.classifier, cv=opts.cv, reg=opts.reg, moments=moments, order_key=order_key
+    )
+    return decision_to_probabilities(values, y, prob_norm=opts.prob_norm, calibrate=opts.calibrate)
+
+
+REFERENCE_SAMPLES = 256  # white-noise inputs for the reference rate: its Monte-Carlo error is ~1 %
+
+
+def head_class_rates(x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> tuple[np.ndarray, float]:
+    """Step 2: raw per-class NTK rates (K,) of the seeded random head on ``samples_per_class`` samples, and
+    the head's reference rate on white inputs (standard normal, or unit-norm for ``feature_scaling="l2"``)."""
+    sample = _rate_sample(order_key, y, opts.samples_per_class)
+    rng = np.random.default_rng([opts.seed, 1])
+    params = _head_parameters(x.shape[1], opts.head_widths, n_classes, rng)
+    rates = class_ntk_rates(_head_inputs(x[sample], moments, opts.feature_scaling), y[sample], n_classes, params)
+    white = rng.standard_normal((REFERENCE_SAMPLES, x.shape[1]))
+    if opts.feature_scaling == "l2":
+        white /= np.linalg.norm(white, axis=1, keepdims=True)
+    reference = class_ntk_rates(white, np.zeros(REFERENCE_SAMPLES, dtype=np.int64), 1, params)[0]
+    return rates, float(reference)
+
+
+def evolved_score(
+    p0: np.ndarray, labels: np.ndarray, rates: np.ndarray, reference_rate: float, opts: LeadOptions
+) -> tuple[float, np.ndarray]:
+    """Score and per-class decay ``d_k`` from ``P0`` (N, K) and raw class rates (K,) under ``opts``."""
+    scale = {"reference": reference_rate, "per_model": rates.mean(), "none": 1.0}[opts.rate_norm]
+    decay = np.exp(-opts.eta * (rates / scale) * opts.t)  # rates > 0, so t = inf gives decay 0
+    return -_evolved_cross_entropy(p0, labels, decay, opts.score_form), decay
+
+
 def lead_score(
     features: Any,
     labels: Any,
@@ -224,14 +262,17 @@ def lead_score(
             batched over classes) or ``"logistic"`` (multinomial, L-BFGS; small inputs only).
         cv (`int` or `str`, *optional*, defaults to `5`): ``0`` fits and predicts in-sample (the paper),
             ``k >= 2`` gives stratified k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
-        reg (`float`, *optional*, defaults to `1e-2`): L2 penalty of the probe, relative to the mean
-            feature variance per sample.
-        prob_norm (`str`, *optional*, defaults to `"softmax"`): ``"softmax"`` or ``"sigmoid"``
-            (Platt-style, then rows normalised).
-        calibrate (`bool`, *optional*, defaults to `True`): fit the softmax temperature or the sigmoid's
-            slope and offset to the labels (they rescale, never reorder, the decision values).
-        rate_norm (`str`, *optional*, defaults to `"per_model"`): ``"per_model"`` divides the rates by the
-            model's mean class rate; ``"none"`` uses ``eta * lambda_k`` as is.
+        reg (`float`, *optional*, defaults to `1.0`): L2 penalty of the probe in mean-loss form
+            (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance).
+        prob_norm (`str`, *optional*, defaults to `"sigmoid"`): ``"sigmoid"`` (Platt-style: one sigmoid
+            per decision value, rows then normalised) or ``"softmax"``.
+        calibrate (`bool`, *optional*, defaults to `True`): fit the sigmoid's slope and offset or the
+            softmax temperature to the labels (they rescale, never reorder, the decision values).
+        rate_norm (`str`, *optional*, defaults to `"reference"`): ``"reference"`` divides the rates by the
+            same head's rate on white inputs (standard normal; unit-norm for ``"l2"``), a scale that depends
+            on D and the head only, so models stay comparable and the scorer stays a single-model function;
+            ``"per_model"`` divides by the model's own mean class rate (only class differences remain);
+            ``"none"`` uses ``eta * lambda_k`` as is.
         eta (`float`, *optional*, defaults to `1.0`): learning-rate scale of the gradient flow.
         feature_scaling (`str`, *optional*, defaults to `"standardize"`): head input ``"standardize"``,
             ``"none"`` or ``"l2"`` (row-normalised).
@@ -268,25 +309,18 @@ def lead_score(
     min_per_class = 1 if opts.cv == 0 else 2
     x, y, n_classes = check_scorer_inputs(raw, labels, scorer="lead", min_samples_per_class=min_per_class, dtype=dtype)
 
-    rng = np.random.default_rng(opts.seed)
-    # Content-based key: folds and rate samples do not depend on the row order of the input.
-    direction = rng.standard_normal(x.shape[1])
     # The probe always sees standardised features (folded into its algebra): its penalty is then scale-free.
     moments = feature_moments(x, standardize=True)
-    order_key = standardized_matvec(x, moments, direction)
-    values = initial_decision_values(
-        x, y, n_classes, classifier=opts.classifier, cv=opts.cv, reg=opts.reg, moments=moments, order_key=order_key
-    )
-    p0 = decision_to_probabilities(values, y, prob_norm=opts.prob_norm, calibrate=opts.calibrate)
-
-    sample = _rate_sample(order_key, y, opts.samples_per_class)
-    params = _head_parameters(x.shape[1], opts.head_widths, n_classes, rng)
-    rates = class_ntk_rates(_head_inputs(x[sample], moments, opts.feature_scaling), y[sample], n_classes, params)
-    scale = rates.mean() if opts.rate_norm == "per_model" else 1.0
-    decay = np.exp(-opts.eta * (rates / scale) * opts.t)  # rates > 0, so t = inf gives decay 0
-    score = -_evolved_cross_entropy(p0, y, decay, opts.score_form)
+    # Content-based key: folds and rate samples do not depend on the row order of the input.
+    order_key = standardized_matvec(x, moments, np.random.default_rng([opts.seed, 0]).standard_normal(x.shape[1]))
+    p0 = initial_probabilities(x, y, n_classes, opts, moments=moments, order_key=order_key)
+    rates, reference_rate = head_class_rates(x, y, n_classes, opts, moments=moments, order_key=order_key)
+    score, decay = evolved_score(p0, y, rates, reference_rate, opts)
     logger.debug("lead: score %.4f, mean class rate %.4g", score, rates.mean())
     if not return_details:
         return score
-    return LeadResult(score, **initial_energy(p0, y), class_rates=rates, decay=decay, initial_probabilities=p0, options=opts)
+    return LeadResult(
+        score, **initial_energy(p0, y), class_rates=rates, reference_rate=reference_rate, decay=decay,
+        initial_probabilities=p0, options=opts,
+    )
 

@@ -1,0 +1,129 @@
+"""LEAD vs LogME wall time and peak extra memory on synthetic features, and LEAD's scaling in N, D, K.
+
+Usage::
+
+    python -m benchmarks.speed                 # N=50,000, D=2,048, K=100 + scaling table
+    python -m benchmarks.speed --no-scaling    # only the headline comparison
+
+Target (issue): LEAD end-to-end (5-fold out-of-fold initial probe included) no slower than LogME on
+the same data in the same run, under 60 s on a 2-core machine, peak extra memory under 2x the
+feature matrix. Peak extra memory is measured twice: numpy allocations via ``tracemalloc`` and the
+process RSS sampled every 20 ms (minus the RSS before the call). The machine is shared: the numbers
+are noisy, so each scorer runs ``--repeats`` times (LEAD and LogME interleaved) and the median is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+
+from lead_hf.scoring.lead import lead_score
+from lead_hf.scoring.logme import logme_score
+
+
+def synthetic(n: int, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """float32 features with a class signal in a few directions, balanced labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % k
+    features = rng.standard_normal((n, d), dtype=np.float32)
+    means = rng.standard_normal((k, d), dtype=np.float32) * 0.3
+    features += means[labels]
+    return features, labels
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+class _RssSampler(threading.Thread):
+    """Peak resident set size above the starting value, sampled in the background."""
+
+    def __init__(self, interval: float = 0.02):
+        super().__init__(daemon=True)
+        self.interval, self.base, self.peak = interval, _rss_bytes(), 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, _rss_bytes() - self.base)
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, _rss_bytes() - self.base)
+
+
+def measure(fn, features, labels, *, memory: bool) -> tuple[float, int, int]:
+    """Seconds, tracemalloc peak bytes and RSS peak extra bytes of one call (memory: 0 when not measured)."""
+    if not memory:
+        start = time.perf_counter()
+        fn(features, labels)
+        return time.perf_counter() - start, 0, 0
+    sampler = _RssSampler()
+    sampler.start()
+    tracemalloc.start()
+    start = time.perf_counter()
+    fn(features, labels)
+    seconds = time.perf_counter() - start
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, traced, sampler.stop()
+
+
+def headline(n: int, d: int, k: int, repeats: int) -> None:
+    features, labels = synthetic(n, d, k)
+    size = features.nbytes
+    print(f"N={n:,} D={d:,} K={k}: float32 features {size / 2**20:.0f} MiB; {repeats} interleaved runs, median")
+    scorers = {"LEAD": lead_score, "LogME": logme_score}
+    times = {name: [] for name in scorers}
+    for _ in range(repeats):
+        for name, fn in scorers.items():
+            times[name].append(measure(fn, features, labels, memory=False)[0])
+    print("| scorer | median s | runs (s) | tracemalloc peak / features | RSS peak extra / features |")
+    print("|---|---|---|---|---|")
+    for name, fn in scorers.items():
+        # Memory in a separate run: tracemalloc slows numpy allocation and must not bias the timing.
+        _, traced, rss = measure(fn, features, labels, memory=True)
+        runs = ", ".join(f"{t:.1f}" for t in times[name])
+        print(f"| {name} | {statistics.median(times[name]):.1f} | {runs} | {traced / size:.2f}x | {rss / size:.2f}x |")
+    ratio = statistics.median(times["LEAD"]) / statistics.median(times["LogME"])
+    print(f"\nLEAD / LogME time ratio: {ratio:.2f} (target <= 1); LEAD median {statistics.median(times['LEAD']):.1f} s "
+          "(target < 60 s)")
+
+
+def scaling() -> None:
+    base = {"n": 20_000, "d": 1_024, "k": 50}
+    grid = [("n", [10_000, 20_000, 50_000]), ("d", [256, 1_024, 2_048]), ("k", [10, 50, 200])]
+    print("\nLEAD scaling (one run each; other sizes at N=20,000, D=1,024, K=50)")
+    print("| varied | N | D | K | LEAD s |")
+    print("|---|---|---|---|---|")
+    for name, values in grid:
+        for value in values:
+            size = {**base, name: value}
+            features, labels = synthetic(size["n"], size["d"], size["k"])
+            seconds = measure(lead_score, features, labels, memory=False)[0]
+            print(f"| {name} | {size['n']:,} | {size['d']:,} | {size['k']} | {seconds:.1f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--d", type=int, default=2_048)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-scaling", action="store_true")
+    args = parser.parse_args()
+    headline(args.n, args.d, args.k, args.repeats)
+    if not args.no_scaling:
+        scaling()
+
+
+if __name__ == "__main__":
+    main()
