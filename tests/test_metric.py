@@ -193,6 +193,8 @@ def test_module_card():
     for section in ("Metric Description", "How to Use", "Inputs", "Output Values", "Values from Popular Papers",
                     "Examples", "Limitations and Bias", "Citation"):
         assert section in sections
+    for option in LeadOptions.__dataclass_fields__:  # the card lists every option of the scorer
+        assert f"`{option}`" in text
     published = re.search(r"\| DTD .*?\n\|[-| ]+\n(\|.*\|)", text).group(1)
     assert [float(v) for v in published.strip("|").split("|")] == [
         0.825, 0.841, 0.835, 0.791, 0.663, 0.760, 0.780, 0.892, 0.786, 0.743
