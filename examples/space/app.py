@@ -118,8 +118,8 @@ class RankingSpace:
         scorers = self._check_scorers(scorers)
         samples = self._check_samples(samples_per_class)
         models = self._check_models(parse_model_list(models_text))
-        first_build = dataset_source == OFFLINE_EXAMPLE and self._example is None
-        progress(0.0, desc="Building the offline example (first use only: minutes)" if first_build else "Loading data")
+        first_use = dataset_source == OFFLINE_EXAMPLE and self._example is None
+        progress(0.0, desc="Loading the offline example (built on first use: minutes)" if first_use else "Loading data")
         target = self._load_target(dataset_source, dataset_id, split, label_column, samples)
         models = models or self._check_models(target.example_models)
         if not models:
@@ -334,10 +334,15 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
             with gr.Column(scale=3):
                 summary = gr.Markdown(elem_id="summary")
                 table = gr.Dataframe(
-                    label="Ranking (best first)", elem_id="ranking-table", interactive=False, wrap=True
+                    headers=["rank", "model", *DEFAULT_SCORERS, *TABLE_COLUMNS],  # until the first ranking
+                    label="Ranking (best first)",
+                    elem_id="ranking-table",
+                    interactive=False,
+                    wrap=True,
                 )
                 plot = gr.Image(label="Ranking plot", type="filepath", elem_id="ranking-plot")
                 energy = gr.Dataframe(
+                    headers=["model", *ENERGY_COLUMNS],
                     label="LEAD energy diagnostics (initial energy, loss and accuracy of the aligned head)",
                     elem_id="energy-table",
                     interactive=False,
@@ -354,6 +359,7 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
             [source, dataset_id, split, label_column, models, samples, chosen],
             [table, energy, plot, files, summary],
             api_name="rank",
+            show_progress_on=table,  # one progress bar, where the ranking will appear
         )
     demo.queue(default_concurrency_limit=1)  # one ranking at a time: the models are CPU-bound
     return demo
