@@ -20,7 +20,10 @@ never written into.
 
 Pitfall: with few samples per dimension the LDA separates the training data perfectly and the score
 saturates at 1.0 (TencentARC/SFDA#5, 500 samples in 2048-D, fixed there by PCA to 32-D). The default
-keeps the published method; ``n_components`` applies that PCA fix.
+keeps the published method; ``n_components`` applies that PCA fix. On the public zoo tasks (N = 1,000,
+D up to 1,280) PCA to 32-D moved the weighted tau per task from +0.287/+0.853/+0.654/+0.575 to
++0.925/+0.558/+0.565/+0.512 (cifar10, fashion_mnist, mnist, notmnist): no consistent gain, hence no
+guard by default.
 """
 
 from __future__ import annotations
