@@ -16,7 +16,7 @@ pytest.importorskip("skimage", reason="the demo's photographs ship in scikit-ima
 
 from lead_hf.demo import load_offline_example, run_demo
 from lead_hf.demo.__main__ import main
-from lead_hf.demo.finetune import _reset_head, pixel_values
+from lead_hf.demo.finetune import _reset_head, limit_threads, pixel_values
 from lead_hf.demo.sources import (
     PHOTO_NAMES,
     class_balanced_split,
@@ -173,3 +173,16 @@ def test_cli_prints_the_table_and_writes_files(quick_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Predicted ranking (by lead)" in printed and "resnet-random" in printed and "weighted_tau" in printed
     assert sorted(p.name for p in out.iterdir()) == ["ranking.json", "ranking.md", "ranking.png"]
+
+
+def test_limit_threads_sets_and_restores_torch_and_blas():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    with limit_threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before
+    with limit_threads(None):
+        assert torch.get_num_threads() == before

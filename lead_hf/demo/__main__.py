@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .run import DEMO_SCORERS, run_demo
 
@@ -26,21 +27,48 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated scorers, the first orders the ranking (default: %(default)s)")
     parser.add_argument("--cache-dir", default=None, help="cache root (default: $LEAD_HF_CACHE or ~/.cache/lead_hf)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; tiny models run best on one (default: %(default)s)")
+                        help="torch and BLAS threads; tiny models run best on one (default: %(default)s)")
     return parser
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Keep the console to the demo's own progress: no per-file save/load bars, no library chatter.
+
+    The libraries' settings are restored afterwards (``main`` is also called in-process by tests).
+    """
+    import datasets
+    import transformers
+
+    with contextlib.ExitStack() as restore:
+        for noisy in ("httpx", "urllib3", "accelerate"):
+            logger = logging.getLogger(noisy)
+            restore.callback(logger.setLevel, logger.level)
+            logger.setLevel(logging.WARNING)
+        # e.g. "ViTImageProcessor requires torchvision": its PIL backend is what the zoo uses
+        restore.callback(transformers.logging.set_verbosity, transformers.logging.get_verbosity())
+        transformers.logging.set_verbosity_error()
+        restore.callback(datasets.logging.set_verbosity, datasets.logging.get_verbosity())
+        datasets.logging.set_verbosity_error()
+        if transformers.utils.logging.is_progress_bar_enabled():
+            restore.callback(transformers.logging.enable_progress_bar)
+            transformers.logging.disable_progress_bar()
+        if datasets.is_progress_bar_enabled():
+            restore.callback(datasets.enable_progress_bars)
+            datasets.disable_progress_bars()
+        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("httpx", "urllib3", "accelerate", "transformers", "datasets"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
-    result = run_demo(
-        output_dir=args.output_dir, quick=args.quick, finetune=not args.no_finetune, rebuild=args.rebuild,
-        scorers=[name.strip() for name in args.scorers.split(",") if name.strip()], cache_dir=args.cache_dir,
-        num_threads=args.threads,
-    )  # fmt: skip
+    with _quiet_libraries():
+        result = run_demo(
+            output_dir=args.output_dir, quick=args.quick, finetune=not args.no_finetune, rebuild=args.rebuild,
+            scorers=[name.strip() for name in args.scorers.split(",") if name.strip()], cache_dir=args.cache_dir,
+            num_threads=args.threads,
+        )  # fmt: skip
     print()
     print(result.report)
     print()

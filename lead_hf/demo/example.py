@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._logging import get_logger
-from .finetune import finetune_and_evaluate, torch_threads
+from .finetune import finetune_and_evaluate, limit_threads
 from .sources import class_balanced_split, load_uci_digits
 from .zoo import FULL_PLAN, QUICK_PLAN, DemoPlan, build_zoo, read_member_info, zoo_dir
 
@@ -70,7 +70,7 @@ def load_offline_example(
         rebuild (`bool`, *optional*, defaults to `False`): delete the cached example and build it again.
         cache_dir (`str` or `Path`, *optional*): cache root; default ``$LEAD_HF_CACHE`` or ``~/.cache/lead_hf``.
             The example lives in ``<cache_dir>/demo_zoo/<quick|full>-<plan hash>/``.
-        num_threads (`int`, *optional*, defaults to 1): torch threads while training (`None`: unchanged).
+        num_threads (`int`, *optional*, defaults to 1): torch and BLAS threads while building (`None`: unchanged).
 
     Returns:
         `OfflineExample`: ready for ``lead_hf.rank_models(example.model_dirs, example.dataset)``.
@@ -93,7 +93,7 @@ def load_offline_example(
     if rebuild and folder.exists():
         logger.info("Removing the cached demo example %s", folder)
         shutil.rmtree(folder)
-    with torch_threads(num_threads):
+    with limit_threads(num_threads):
         paths = build_zoo(plan, folder)
         splits = _target(plan, folder)
         truth = _ground_truth(plan, folder, paths, splits) if with_ground_truth else None

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._logging import get_logger
 
-__all__ = ["FinetuneSettings", "evaluate_accuracy", "finetune_and_evaluate", "pixel_values", "torch_threads", "train_classifier"]
+__all__ = ["FinetuneSettings", "evaluate_accuracy", "finetune_and_evaluate", "pixel_values", "limit_threads", "train_classifier"]
 
 logger = get_logger(__name__)
 
@@ -40,13 +40,14 @@ class FinetuneSettings:
 
 
 @contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Run the block with ``n_threads`` torch threads (``None``: leave torch's setting alone).
+def limit_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``n_threads`` torch and BLAS threads (``None``: leave both alone).
 
-    Tiny models gain nothing from intra-op threads, and on a busy machine spinning threads make them
-    many times slower, so the demo trains and extracts with one thread by default.
+    Tiny models and 100-image scores gain nothing from intra-op threads, and on a busy machine spinning
+    threads make them several times slower, so the demo trains, extracts and scores on one thread by default.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     if n_threads is None:
         yield
@@ -54,7 +55,8 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        yield
+        with threadpool_limits(limits=n_threads):
+            yield
     finally:
         torch.set_num_threads(before)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .._logging import get_logger
 from .example import OfflineExample, load_offline_example
-from .finetune import torch_threads
+from .finetune import limit_threads
 
 __all__ = ["DEMO_SCORERS", "DemoResult", "run_demo"]
 
@@ -68,7 +68,7 @@ def run_demo(
         rebuild (`bool`, *optional*, defaults to `False`): rebuild the cached zoo, target and accuracies.
         scorers (sequence of `str`, *optional*): scorers to run; the first orders the ranking.
         cache_dir (`str` or `Path`, *optional*): cache root for the zoo and the extracted features.
-        num_threads (`int`, *optional*, defaults to 1): torch threads (`None`: leave torch's setting).
+        num_threads (`int`, *optional*, defaults to 1): torch and BLAS threads (`None`: leave both alone).
         progress (`bool`, *optional*, defaults to `True`): progress bars while extracting.
 
     Returns:
@@ -82,7 +82,7 @@ def run_demo(
                                    num_threads=num_threads)  # fmt: skip
     seconds["zoo"] = time.perf_counter() - start
     start = time.perf_counter()
-    with torch_threads(num_threads):
+    with limit_threads(num_threads):
         ranking = rank_models(example.model_dirs, example.dataset, scorers=tuple(scorers), cache_dir=cache_dir, batch_size=RANK_BATCH_SIZE,
                               ground_truth=example.ground_truth, progress=progress)  # fmt: skip
     seconds["rank"] = time.perf_counter() - start
