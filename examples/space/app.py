@@ -224,7 +224,8 @@ class RankingSpace:
         failed = {_display_name(model): error for model, error in ranking.failed.items()}
         if failed:
             gr.Warning(
-                f"{len(failed)} of {len(ranking)} models failed ({', '.join(failed)}): see the error column."
+                f"{len(failed)} of {len(ranking)} models failed ({', '.join(failed)}); the others are ranked. "
+                "The errors are listed above the table."
             )
         ranked = [model for model, score in ranking.scores().items() if not math.isnan(score)]
         truth = {m: target.ground_truth[m] for m in ranked if m in (target.ground_truth or {})}
@@ -284,8 +285,11 @@ def _signed(value: float) -> str:
 
 
 def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
-    """Short model names, four decimals and blank missing cells; the downloads keep everything."""
-    frame = frame.assign(model=frame["model"].map(_display_name)).round(4)
+    """Short model names, four significant digits and blank missing cells; the downloads keep everything."""
+    frame = frame.assign(model=frame["model"].map(_display_name))
+    for column in frame.columns.difference(["rank", "n_params"]):
+        if pd.api.types.is_float_dtype(frame[column]):  # scores can be tiny (1e-5): round to digits, not decimals
+            frame[column] = frame[column].map(lambda value: float(f"{value:.4g}"))
     return frame.astype(object).where(frame.notna(), "")
 
 
@@ -338,7 +342,7 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
                     label="Ranking (best first)",
                     elem_id="ranking-table",
                     interactive=False,
-                    wrap=True,
+                    max_chars=60,  # long errors are cut here; the summary above has them in full
                 )
                 plot = gr.Image(label="Ranking plot", type="filepath", elem_id="ranking-plot")
                 energy = gr.Dataframe(
