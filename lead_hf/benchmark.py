@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,31 @@ def _reference_scores(metadata: Mapping[str, Mapping[str, Any]], key: str, model
     return values
 
 
+def _run_task(
+    root: Path, task_name: str, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], metadata: Mapping[str, Any]
+) -> dict[str, MethodResult]:
+    """Every scorer and reference on one task: method -> result."""
+    task = load_zoo_task(task_name, root)
+    results = {}
+    for reference, key in REFERENCES.items():
+        ref_scores = _reference_scores(metadata, key, task.models)
+        results[reference] = MethodResult(ref_scores, _evaluate(ref_scores, task.accuracy))
+    for name in names:
+        scores, errors, start = {}, {}, time.perf_counter()
+        for model in task.models:
+            try:
+                scores[model] = scoring.score(
+                    name, task.features[model], task.labels, source_logits=task.logits[model], **options.get(name, {})
+                )
+            except Exception as exc:  # record the failure, keep scoring the other models
+                logger.warning("%s failed on %s/%s: %s", name, task_name, model, exc)
+                scores[model], errors[model] = math.nan, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - start
+        results[name] = MethodResult(scores, _evaluate(scores, task.accuracy), seconds, errors)
+        logger.info("%s on %s: weighted tau %.3f (%.1f s)", name, task_name, results[name].metrics["weighted_tau"], seconds)
+    return results
+
+
 def run_zoo_benchmark(
     zoo_dir: str | os.PathLike | None = None,
     *,
@@ -173,6 +199,7 @@ def run_zoo_benchmark(
     tasks: Sequence[str] | None = None,
     progress: bool = True,
     scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+    n_jobs: int = 1,
 ) -> ZooBenchmarkResult:
     """Score every model of every zoo task with every scorer and compare with the fine-tuned accuracies.
 
@@ -181,15 +208,18 @@ def run_zoo_benchmark(
             ``features/<task>/<model>.npz``, ``models.json``); default :func:`lead_hf.zoo.default_zoo_dir`.
         scorers (`Sequence[str]`, *optional*): scorer names; default every :func:`lead_hf.available_scorers`.
         tasks (`Sequence[str]`, *optional*): task names; default every task of the zoo.
-        progress (`bool`): show a progress bar.
+        progress (`bool`): show a progress bar (one step per task).
         scorer_options (`Mapping[str, Mapping]`, *optional*): extra keyword options per scorer name,
             e.g. ``{"linear_probe": {"seed": 1}}``.
+        n_jobs (`int`): tasks run in this many worker processes (1: in this process). Wall times are
+            then measured under contention between the workers.
 
     Returns:
         `ZooBenchmarkResult`: per task and method, the scores, the ranking metrics and the wall time.
 
     Raises:
-        InvalidInputError: no zoo found, or an unknown scorer or task (before any work is done).
+        InvalidInputError: no zoo found, or an unknown scorer or task, or a bad ``n_jobs``
+            (before any work is done).
 
     Example:
         >>> result = run_zoo_benchmark(scorers=["logme", "leep"], tasks=["cifar10"], progress=False)  # doctest: +SKIP
@@ -198,7 +228,7 @@ def run_zoo_benchmark(
     root = Path(zoo_dir) if zoo_dir is not None else default_zoo_dir()
     available_tasks = list_zoo_tasks(root)  # raises a clear error when there is no zoo
     names = list(dict.fromkeys(scoring.scorer_info(s).name for s in (scorers or scoring.available_scorers())))
-    options = dict(scorer_options or {})
+    options = {name: dict(opts) for name, opts in (scorer_options or {}).items()}
     unknown_options = sorted(set(options) - set(names))
     if unknown_options:
         raise InvalidInputError(f"scorer_options given for scorers that are not run: {unknown_options}; run: {names}.")
@@ -206,29 +236,22 @@ def run_zoo_benchmark(
     unknown_tasks = [t for t in task_names if t not in available_tasks]
     if unknown_tasks:
         raise InvalidInputError(f"Unknown zoo task(s) {unknown_tasks}; available: {available_tasks}.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise InvalidInputError(f"n_jobs must be a positive integer, got {n_jobs!r}.")
     metadata = load_model_metadata(root)
 
-    results: dict[str, dict[str, MethodResult]] = {m: {} for m in [*names, *REFERENCES]}
-    bar = tqdm(total=len(task_names) * len(names), disable=not progress, desc="zoo benchmark")
-    for task_name in task_names:
-        task = load_zoo_task(task_name, root)
-        for reference, key in REFERENCES.items():
-            ref_scores = _reference_scores(metadata, key, task.models)
-            results[reference][task_name] = MethodResult(ref_scores, _evaluate(ref_scores, task.accuracy))
-        for name in names:
-            bar.set_postfix_str(f"{task_name}/{name}")
-            scores, errors, start = {}, {}, time.perf_counter()
-            for model in task.models:
-                try:
-                    scores[model] = scoring.score(
-                        name, task.features[model], task.labels, source_logits=task.logits[model], **options.get(name, {})
-                    )
-                except Exception as exc:  # record the failure, keep scoring the other models
-                    logger.warning("%s failed on %s/%s: %s", name, task_name, model, exc)
-                    scores[model], errors[model] = math.nan, f"{type(exc).__name__}: {exc}"
-            seconds = time.perf_counter() - start
-            results[name][task_name] = MethodResult(scores, _evaluate(scores, task.accuracy), seconds, errors)
-            logger.info("%s on %s: weighted tau %.3f (%.1f s)", name, task_name, results[name][task_name].metrics["weighted_tau"], seconds)
-            bar.update()
-    bar.close()
+    args = [(root, t, names, options, metadata) for t in task_names]
+    with tqdm(total=len(task_names), disable=not progress, desc="zoo benchmark", unit="task") as bar:
+        if n_jobs == 1 or len(task_names) == 1:
+            per_task = []
+            for arg in args:
+                per_task.append(_run_task(*arg))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=min(n_jobs, len(task_names))) as pool:
+                futures = [pool.submit(_run_task, *arg) for arg in args]
+                for _ in as_completed(futures):
+                    bar.update()
+                per_task = [future.result() for future in futures]
+    results = {m: {t: r[m] for t, r in zip(task_names, per_task, strict=True)} for m in [*names, *REFERENCES]}
     return ZooBenchmarkResult(task_names, names, list(REFERENCES), results, str(root))

@@ -137,6 +137,24 @@ def test_bad_arguments_fail_before_any_work(tmp_path, fake_scorers, kwargs, matc
     assert fake_scorers == []
 
 
+def test_parallel_tasks_give_the_same_result(tmp_path, fake_scorers):
+    zoo_dir = _write_zoo(tmp_path)
+    sequential = run_zoo_benchmark(zoo_dir, scorers=["logme", "leep"], progress=False)
+    parallel = run_zoo_benchmark(zoo_dir, scorers=["logme", "leep"], progress=False, n_jobs=2)
+    assert parallel.tasks == sequential.tasks
+    for method in ["logme", "leep", "params"]:
+        for task in sequential.tasks:
+            expected, got = sequential.results[method][task], parallel.results[method][task]
+            assert (got.metrics, got.errors) == (expected.metrics, expected.errors)
+            np.testing.assert_equal(got.scores, expected.scores)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True])
+def test_bad_n_jobs(tmp_path, n_jobs):
+    with pytest.raises(InvalidInputError, match="n_jobs must be a positive integer"):
+        run_zoo_benchmark(_write_zoo(tmp_path), n_jobs=n_jobs, progress=False)
+
+
 def test_missing_zoo_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="No zoo benchmark found"):
         run_zoo_benchmark(tmp_path / "nowhere", progress=False)
@@ -153,7 +171,7 @@ def test_benchmark_script_writes_the_page(tmp_path, fake_scorers, capsys):
 
     output = tmp_path / "docs" / "BENCHMARKS.md"
     argv = ["--zoo-dir", str(_write_zoo(tmp_path / "z")), "--scorers", "logme,leep", "--tasks", "alpha",
-            "--output", str(output), "--json", str(tmp_path / "r.json"), "--no-progress"]
+            "--output", str(output), "--json", str(tmp_path / "r.json"), "--no-progress", "--jobs", "1"]
     assert main(argv) == 0
     page = output.read_text()
     assert page.startswith("# Benchmarks")
