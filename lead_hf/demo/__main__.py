@@ -19,15 +19,32 @@ def _parser() -> argparse.ArgumentParser:
         "source tasks, rank them on a real target dataset with LEAD and the baselines, and compare with "
         "the accuracy each reaches when fine-tuned.",
     )
-    parser.add_argument("--output-dir", default="demo_output", help="where ranking.md/.json/.png go (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="three tiny models and few images: seconds, for a smoke test")
-    parser.add_argument("--no-finetune", action="store_true", help="skip measuring fine-tuned accuracies (no ground truth)")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached zoo, target data and accuracies")
-    parser.add_argument("--scorers", default=",".join(DEMO_SCORERS),
-                        help="comma-separated scorers, the first orders the ranking (default: %(default)s)")
-    parser.add_argument("--cache-dir", default=None, help="cache root (default: $LEAD_HF_CACHE or ~/.cache/lead_hf)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch and BLAS threads; tiny models run best on one (default: %(default)s)")
+    parser.add_argument(
+        "--output-dir", default="demo_output", help="where ranking.md/.json/.png go (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="three tiny models and few images: seconds, for a smoke test"
+    )
+    parser.add_argument(
+        "--no-finetune", action="store_true", help="skip measuring fine-tuned accuracies (no ground truth)"
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="rebuild the cached zoo, target data and accuracies"
+    )
+    parser.add_argument(
+        "--scorers",
+        default=",".join(DEMO_SCORERS),
+        help="comma-separated scorers, the first orders the ranking (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-dir", default=None, help="cache root (default: $LEAD_HF_CACHE or ~/.cache/lead_hf)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and BLAS threads; tiny models run best on one (default: %(default)s)",
+    )
     return parser
 
 
@@ -61,7 +78,9 @@ def _quiet_libraries() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     start = time.perf_counter()
     with _quiet_libraries():
         result = run_demo(

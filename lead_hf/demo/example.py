@@ -84,7 +84,8 @@ def load_offline_example(
         >>> from lead_hf import rank_models
         >>> from lead_hf.demo import load_offline_example
         >>> example = load_offline_example(quick=True)  # doctest: +SKIP
-        >>> ranking = rank_models(example.model_dirs, example.dataset, ground_truth=example.ground_truth)  # doctest: +SKIP
+        >>> ranking = rank_models(example.model_dirs, example.dataset,
+        ...                       ground_truth=example.ground_truth)  # doctest: +SKIP
     """
     from .._cache import writable_cache_dir
 
@@ -117,7 +118,9 @@ def _target(plan: DemoPlan, folder: Path) -> Any:
     if plan.target_test_per_class is not None:
         keep, _ = class_balanced_split(digits.labels[rest], plan.target_test_per_class, seed=1)
         rest = rest[keep]
-    splits = datasets.DatasetDict({"train": digits.subset(train).to_dataset(), "test": digits.subset(rest).to_dataset()})
+    splits = datasets.DatasetDict(
+        {"train": digits.subset(train).to_dataset(), "test": digits.subset(rest).to_dataset()}
+    )
     splits.save_to_disk(str(path))
     return datasets.load_from_disk(str(path))  # reloaded: the same fingerprint on every later run
 
@@ -129,7 +132,9 @@ def _ground_truth(plan: DemoPlan, folder: Path, paths: list[Path], splits: Any) 
     for model in paths:
         if model.name not in stored:
             logger.info("Fine-tuning %s on the target (%d steps)", model.name, plan.finetune.steps)
-            stored[model.name] = finetune_and_evaluate(model, splits["train"], splits["test"], settings=plan.finetune)
+            stored[model.name] = finetune_and_evaluate(
+                model, splits["train"], splits["test"], settings=plan.finetune
+            )
             path.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
     return {str(model): stored[model.name] for model in paths}
 

@@ -17,7 +17,14 @@ import numpy as np
 
 from .._logging import get_logger
 
-__all__ = ["FinetuneSettings", "evaluate_accuracy", "finetune_and_evaluate", "pixel_values", "limit_threads", "train_classifier"]
+__all__ = [
+    "FinetuneSettings",
+    "evaluate_accuracy",
+    "finetune_and_evaluate",
+    "pixel_values",
+    "limit_threads",
+    "train_classifier",
+]
 
 logger = get_logger(__name__)
 
@@ -73,7 +80,9 @@ def pixel_values(images: np.ndarray) -> Any:
     return ((scaled - 0.5) / 0.5).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
 
 
-def train_classifier(model: Any, pixels: Any, labels: Any, settings: FinetuneSettings, *, seed: int = 0) -> None:
+def train_classifier(
+    model: Any, pixels: Any, labels: Any, settings: FinetuneSettings, *, seed: int = 0
+) -> None:
     """Train ``model`` in place with cross-entropy on (``pixels``, ``labels``), seeded shuffled batches."""
     import torch
 
@@ -101,7 +110,10 @@ def evaluate_accuracy(model: Any, pixels: Any, labels: np.ndarray) -> float:
     model.eval()
     with torch.no_grad():
         predictions = torch.cat(
-            [model(pixel_values=pixels[i : i + EVAL_BATCH_SIZE]).logits.argmax(-1) for i in range(0, len(labels), EVAL_BATCH_SIZE)]
+            [
+                model(pixel_values=pixels[i : i + EVAL_BATCH_SIZE]).logits.argmax(-1)
+                for i in range(0, len(labels), EVAL_BATCH_SIZE)
+            ]
         )
     return float((predictions.numpy() == np.asarray(labels)).mean())
 

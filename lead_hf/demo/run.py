@@ -83,15 +83,21 @@ def run_demo(
     seconds["zoo"] = time.perf_counter() - start
     start = time.perf_counter()
     with limit_threads(num_threads):
-        ranking = rank_models(example.model_dirs, example.dataset, scorers=tuple(scorers), cache_dir=cache_dir, batch_size=RANK_BATCH_SIZE,
-                              ground_truth=example.ground_truth, progress=progress)  # fmt: skip
+        ranking = rank_models(
+            example.model_dirs, example.dataset, scorers=tuple(scorers), cache_dir=cache_dir,
+            batch_size=RANK_BATCH_SIZE, ground_truth=example.ground_truth, progress=progress,
+        )  # fmt: skip
     seconds["rank"] = time.perf_counter() - start
     evaluation = ranking.evaluate() if example.ground_truth is not None else None
     report = _report(example, ranking, evaluation)
 
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    files = {"markdown": output / "ranking.md", "json": output / "ranking.json", "plot": output / "ranking.png"}
+    files = {
+        "markdown": output / "ranking.md",
+        "json": output / "ranking.json",
+        "plot": output / "ranking.png",
+    }
     files["markdown"].write_text(report + "\n", encoding="utf-8")
     payload = {
         "description": example.description,
@@ -104,7 +110,9 @@ def run_demo(
     }
     files["json"].write_text(json.dumps(payload, indent=2, default=_plain) + "\n", encoding="utf-8")
     ranking.plot(files["plot"], ground_truth=example.ground_truth)
-    return DemoResult(example=example, ranking=ranking, evaluation=evaluation, report=report, files=files, seconds=seconds)
+    return DemoResult(
+        example=example, ranking=ranking, evaluation=evaluation, report=report, files=files, seconds=seconds
+    )
 
 
 def _by_name(truth: dict[str, float] | None) -> dict[str, float] | None:
@@ -145,7 +153,10 @@ def _report(example: OfflineExample, ranking: Any, evaluation: dict[str, dict[st
         lines += ["", "## Agreement of each scorer with the measured accuracies", "",
                   "| scorer | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]  # fmt: skip
         order = sorted(evaluation, key=lambda s: -_finite(evaluation[s].get("weighted_tau")))
-        lines += ["| " + " | ".join([s, *(_fmt(evaluation[s].get(m), "+.3f") for m in METRICS)]) + " |" for s in order]
+        lines += [
+            "| " + " | ".join([s, *(_fmt(evaluation[s].get(m), "+.3f") for m in METRICS)]) + " |"
+            for s in order
+        ]
     lines += ["", "## Setup", "", example.description]
     return "\n".join(lines)
 

@@ -59,7 +59,9 @@ class LabelledImages:
 
     def subset(self, indices: np.ndarray, *, name: str | None = None) -> LabelledImages:
         """The images at ``indices`` (a copy), optionally renamed."""
-        return LabelledImages(name or self.name, self.images[indices].copy(), self.labels[indices].copy(), self.class_names)
+        return LabelledImages(
+            name or self.name, self.images[indices].copy(), self.labels[indices].copy(), self.class_names
+        )
 
     def to_dataset(self) -> Any:
         """A ``datasets.Dataset`` with an ``image`` (``Image``) and a ``label`` (``ClassLabel``) column."""
@@ -69,8 +71,12 @@ class LabelledImages:
         features = datasets.Features(
             {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(self.class_names))}
         )
-        rows = {"image": [Image.fromarray(image, mode="L") for image in self.images], "label": self.labels.tolist()}
-        return datasets.Dataset.from_dict(rows, features=features, info=datasets.DatasetInfo(dataset_name=self.name, features=features)
+        rows = {
+            "image": [Image.fromarray(image, mode="L") for image in self.images],
+            "label": self.labels.tolist(),
+        }
+        return datasets.Dataset.from_dict(
+            rows, features=features, info=datasets.DatasetInfo(dataset_name=self.name, features=features)
         )
 
 
@@ -89,7 +95,9 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of one ``uint8`` grey image to ``size`` = (width, height)."""
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image, mode="L").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+    return np.asarray(
+        Image.fromarray(image, mode="L").resize(size, Image.Resampling.BILINEAR), dtype=np.uint8
+    )
 
 
 def load_mnist_digits() -> LabelledImages:
@@ -130,7 +138,9 @@ def load_uci_digits(*, size: int = IMAGE_SIZE) -> LabelledImages:
     digits = datasets_module.load_digits()
     small = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
     images = np.stack([_resize(image, (size, size)) for image in small])
-    return LabelledImages("uci-digits", images, digits.target.astype(np.int64), tuple(str(d) for d in range(10)))
+    return LabelledImages(
+        "uci-digits", images, digits.target.astype(np.int64), tuple(str(d) for d in range(10))
+    )
 
 
 def load_photo_patches(*, n_per_class: int = 300, size: int = IMAGE_SIZE, seed: int = 0) -> LabelledImages:
@@ -173,7 +183,9 @@ def parity_task(digits: LabelledImages) -> LabelledImages:
     return LabelledImages(f"{digits.name}-parity", digits.images.copy(), digits.labels % 2, ("even", "odd"))
 
 
-def class_balanced_split(labels: np.ndarray, n_per_class: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def class_balanced_split(
+    labels: np.ndarray, n_per_class: int, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into ``n_per_class`` seeded random picks per class and all the rest.
 
     Args:

@@ -1,5 +1,6 @@
 """The demo zoo: small ``transformers`` image classifiers of four architectures (ResNet, ConvNeXt, ViT,
-RegNet), pre-trained on CPU on different real source tasks, saved like Hub models (``save_pretrained`` + an image processor).
+RegNet), pre-trained on CPU on different real source tasks, saved like Hub models (``save_pretrained`` +
+an image processor).
 
 Sources differ in how much they help the demo's target (UCI handwritten digits):
 
@@ -36,7 +37,16 @@ from .sources import (
     parity_task,
 )
 
-__all__ = ["ARCHITECTURES", "FULL_PLAN", "QUICK_PLAN", "SOURCES", "DemoPlan", "ZooMember", "build_zoo", "zoo_dir"]
+__all__ = [
+    "ARCHITECTURES",
+    "FULL_PLAN",
+    "QUICK_PLAN",
+    "SOURCES",
+    "DemoPlan",
+    "ZooMember",
+    "build_zoo",
+    "zoo_dir",
+]
 
 logger = get_logger(__name__)
 
@@ -48,14 +58,21 @@ SOURCE_HOLDOUT_FRACTION = 0.1  # share of each source task kept aside to report 
 def _resnet() -> Any:
     from transformers import ResNetConfig
 
-    return ResNetConfig(num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], layer_type="basic")
+    return ResNetConfig(
+        num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], layer_type="basic"
+    )
 
 
 def _convnext() -> Any:
     from transformers import ConvNextConfig
 
     return ConvNextConfig(
-        num_channels=3, patch_size=2, num_stages=3, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], image_size=IMAGE_SIZE
+        num_channels=3,
+        patch_size=2,
+        num_stages=3,
+        hidden_sizes=[16, 32, 64],
+        depths=[1, 1, 1],
+        image_size=IMAGE_SIZE,
     )
 
 
@@ -71,7 +88,9 @@ def _vit() -> Any:
 def _regnet() -> Any:
     from transformers import RegNetConfig
 
-    return RegNetConfig(num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], groups_width=8)
+    return RegNetConfig(
+        num_channels=3, embedding_size=16, hidden_sizes=[16, 32, 64], depths=[1, 1, 1], groups_width=8
+    )
 
 
 # architecture name -> a config without labels (tiny versions sized for 28x28 images and a CPU)
@@ -210,7 +229,9 @@ def build_zoo(plan: DemoPlan, folder: Path, *, rebuild: bool = False) -> list[Pa
     return paths
 
 
-def _save_member(member: ZooMember, task: LabelledImages | None, path: Path, settings: FinetuneSettings) -> None:
+def _save_member(
+    member: ZooMember, task: LabelledImages | None, path: Path, settings: FinetuneSettings
+) -> None:
     """Pre-train one member (unless it is the random control) and save it atomically to ``path``."""
     import torch
     from transformers import AutoModelForImageClassification
@@ -224,12 +245,24 @@ def _save_member(member: ZooMember, task: LabelledImages | None, path: Path, set
     model = AutoModelForImageClassification.from_config(config)
     info: dict[str, Any] = {**asdict(member), "n_params": sum(p.numel() for p in model.parameters())}
     if task is not None:
-        train, held_out = class_balanced_split(task.labels, round(len(task) / len(class_names) * (1 - SOURCE_HOLDOUT_FRACTION)), seed=member.seed)
-        logger.info("Pre-training %s on %s (%d images, %d steps)", member.name, task.name, len(train), settings.steps)
-        train_classifier(model, pixel_values(task.images[train]), torch.as_tensor(task.labels[train]), settings, seed=member.seed)
+        train, held_out = class_balanced_split(
+            task.labels, round(len(task) / len(class_names) * (1 - SOURCE_HOLDOUT_FRACTION)), seed=member.seed
+        )
+        logger.info(
+            "Pre-training %s on %s (%d images, %d steps)", member.name, task.name, len(train), settings.steps
+        )
+        train_classifier(
+            model,
+            pixel_values(task.images[train]),
+            torch.as_tensor(task.labels[train]),
+            settings,
+            seed=member.seed,
+        )
         info["steps"] = settings.steps
         info["source_task"] = task.name
-        info["source_accuracy"] = evaluate_accuracy(model, pixel_values(task.images[held_out]), task.labels[held_out])
+        info["source_accuracy"] = evaluate_accuracy(
+            model, pixel_values(task.images[held_out]), task.labels[held_out]
+        )
     else:
         logger.info("Saving %s with random weights (no pre-training)", member.name)
     _atomic_save(model, info, path)
@@ -242,7 +275,9 @@ def _atomic_save(model: Any, info: dict[str, Any], path: Path) -> None:
     try:
         model.save_pretrained(staging)
         image_processor().save_pretrained(staging)
-        (staging / MEMBER_FILE).write_text(json.dumps(info, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        (staging / MEMBER_FILE).write_text(
+            json.dumps(info, indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
         if path.exists():
             shutil.rmtree(path)
         staging.rename(path)
@@ -262,7 +297,10 @@ def image_processor() -> Any:
     from transformers import ViTImageProcessor
 
     return ViTImageProcessor(
-        size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, image_mean=[0.5] * 3, image_std=[0.5] * 3, do_convert_rgb=True
+        size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+        do_convert_rgb=True,
     )
 
 
