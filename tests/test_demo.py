@@ -220,3 +220,24 @@ def test_limit_threads_sets_and_restores_torch_and_blas():
     assert torch.get_num_threads() == before
     with limit_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_cli_without_finetuning_reports_no_accuracy(quick_run, tmp_path, capsys):
+    root, _ = quick_run
+    out = tmp_path / "no-finetune"
+    args = [
+        "--quick",
+        "--no-finetune",
+        "--output-dir",
+        str(out),
+        "--cache-dir",
+        str(root / "cache"),
+        "--scorers",
+        "lead",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Predicted ranking (by lead)" in printed and "not measured" in printed
+    assert "fine-tuned acc" not in printed and "weighted_tau" not in printed
+    assert json.loads((out / "ranking.json").read_text())["evaluation"] is None
+    assert (out / "ranking.png").stat().st_size > 0

@@ -102,7 +102,7 @@ def load_offline_example(
     models = {str(path): read_member_info(path) for path in paths}
     return OfflineExample(
         dataset=splits["train"], test_dataset=splits["test"], model_dirs=model_dirs, ground_truth=truth,
-        description=_describe(plan, splits, models), models=models, folder=folder,
+        description=_describe(plan, splits, models, measured=with_ground_truth), models=models, folder=folder,
     )  # fmt: skip
 
 
@@ -139,7 +139,7 @@ def _ground_truth(plan: DemoPlan, folder: Path, paths: list[Path], splits: Any) 
     return {str(model): stored[model.name] for model in paths}
 
 
-def _describe(plan: DemoPlan, splits: Any, models: dict[str, dict[str, Any]]) -> str:
+def _describe(plan: DemoPlan, splits: Any, models: dict[str, dict[str, Any]], *, measured: bool) -> str:
     lines = [
         f"Target: UCI handwritten digits (scikit-learn), {len(splits['train'])} images to rank on "
         f"({plan.target_train_per_class} per class), {len(splits['test'])} held out for the measured accuracy.",
@@ -156,5 +156,7 @@ def _describe(plan: DemoPlan, splits: Any, models: dict[str, dict[str, Any]]) ->
     lines.append(
         f"Ground truth: every layer fine-tuned with a new head, {settings.steps} AdamW steps of {settings.batch_size} "
         f"images at learning rate {settings.learning_rate:g} (cosine), seed 0; accuracy on the held-out images."
+        if measured
+        else "Ground truth: not measured (no fine-tuning requested)."
     )
     return "\n".join(lines)

@@ -137,15 +137,17 @@ def _report(example: OfflineExample, ranking: Any, evaluation: dict[str, dict[st
     """Markdown: the predicted ranking next to the measured accuracies, then the agreement per scorer."""
     truth = _by_name(example.ground_truth) or {}
     true_rank = {name: i + 1 for i, name in enumerate(sorted(truth, key=truth.get, reverse=True))}
-    header = ["rank", "model", "architecture", "source", *ranking.scorers, "fine-tuned acc", "true rank"]
-    lines = ["## Predicted ranking (by " + ranking.primary + ") and measured accuracy", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
+    measured = ["fine-tuned acc", "true rank"] if truth else []
+    header = ["rank", "model", "architecture", "source", *ranking.scorers, *measured]
+    title = f"## Predicted ranking (by {ranking.primary})" + (" and measured accuracy" if truth else "")
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for position, row in enumerate(ranking.rows, start=1):
         name = Path(row["model"]).name
         info = example.models.get(row["model"], {})
         cells = [str(position), name, info.get("architecture", "?"), info.get("source", "?")]
         cells += [_fmt(row.get(scorer)) for scorer in ranking.scorers]
-        cells += [_fmt(truth.get(name)), str(true_rank.get(name, "-"))]
+        if truth:
+            cells += [_fmt(truth.get(name)), str(true_rank.get(name, "-"))]
         lines.append("| " + " | ".join(cells) + " |")
     if ranking.failed:
         lines += ["", "Errors: " + "; ".join(f"{Path(m).name}: {e}" for m, e in ranking.failed.items())]
