@@ -130,7 +130,8 @@ def _fit(gram, col_sum, cross, y_sum, n, reg):
 def _predict(x, rows, moments, weights, bias):
     # (x - mu) / s @ W == x @ (W / s) - mu @ (W / s): no standardised copy of x is needed.
     w = weights / moments.scale[:, None]
-    return x[rows].astype(np.float64) @ w - (moments.mean @ w - bias)
+    # In the input's float type: float32 features keep a single-precision GEMM (values are O(1)).
+    return x[rows] @ w.astype(x.dtype) - (moments.mean @ w - bias)
 
 
 def ridge_ovr_decision(
