@@ -60,6 +60,16 @@ def test_hscore_matches_textbook_formula():
     f = x - x.mean(axis=0)
     textbook = np.trace(np.linalg.pinv(np.cov(f, rowvar=False), rcond=1e-15) @ np.cov(_class_mean_rows(f, y), rowvar=False))
     assert hscore(x, y) == pytest.approx(textbook, rel=1e-10)
+    assert hscore(x, y, rcond=1e-15) == pytest.approx(textbook, rel=1e-10)
+
+
+def test_hscore_ignores_rounding_noise_eigenvalues_when_d_exceeds_n():
+    # rank(cov) <= N - 1 < D: the classes are linearly separable in the covariance's range, and the
+    # pinv H-score is then exactly C - 1; tllib's rcond=1e-15 would also invert rounding noise
+    rng = np.random.default_rng(15)
+    y = np.repeat(np.arange(3), 8)
+    x = rng.normal(size=(24, 40))
+    assert hscore(x, y) == pytest.approx(2.0, rel=1e-8)
 
 
 def test_ledoit_wolf_intensity_matches_sklearn():
