@@ -37,7 +37,7 @@ HEAD_FIELDS = ("feature_scaling", "head_widths", "samples_per_class")
 # (label, option changes from the default); "global" is handled by the script.
 VARIANTS: list[tuple[str, dict]] = [
     ("**default**", {}),
-    ("paper-like in-sample probe (cv=0)", {"cv": 0}),
+    ("out-of-fold probe (cv=5)", {"cv": 5}),
     ("exact leave-one-out probe (cv='loo')", {"cv": "loo"}),
     ("probe reg=1e-2", {"reg": 1e-2}),
     ("probe reg=10", {"reg": 10.0}),

@@ -15,15 +15,19 @@ are noisy, so each scorer runs ``--repeats`` times (LEAD and LogME interleaved) 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import threading
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
 from lead_hf.scoring.lead import lead_score
 from lead_hf.scoring.logme import logme_score
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "LEAD_DEFAULTS.md"
 
 
 def synthetic(n: int, d: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -77,39 +81,39 @@ def measure(fn, features, labels, *, memory: bool) -> tuple[float, int, int]:
     return seconds, traced, sampler.stop()
 
 
-def headline(n: int, d: int, k: int, repeats: int) -> None:
+def headline(n: int, d: int, k: int, repeats: int, emit) -> None:
     features, labels = synthetic(n, d, k)
     size = features.nbytes
-    print(f"N={n:,} D={d:,} K={k}: float32 features {size / 2**20:.0f} MiB; {repeats} interleaved runs, median")
+    emit(f"N={n:,} D={d:,} K={k}: float32 features {size / 2**20:.0f} MiB; {repeats} interleaved runs, median\n")
     scorers = {"LEAD": lead_score, "LogME": logme_score}
     times = {name: [] for name in scorers}
     for _ in range(repeats):
         for name, fn in scorers.items():
             times[name].append(measure(fn, features, labels, memory=False)[0])
-    print("| scorer | median s | runs (s) | tracemalloc peak / features | RSS peak extra / features |")
-    print("|---|---|---|---|---|")
+    emit("| scorer | median s | runs (s) | tracemalloc peak / features | RSS peak extra / features |")
+    emit("|---|---|---|---|---|")
     for name, fn in scorers.items():
         # Memory in a separate run: tracemalloc slows numpy allocation and must not bias the timing.
         _, traced, rss = measure(fn, features, labels, memory=True)
         runs = ", ".join(f"{t:.1f}" for t in times[name])
-        print(f"| {name} | {statistics.median(times[name]):.1f} | {runs} | {traced / size:.2f}x | {rss / size:.2f}x |")
+        emit(f"| {name} | {statistics.median(times[name]):.1f} | {runs} | {traced / size:.2f}x | {rss / size:.2f}x |")
     ratio = statistics.median(times["LEAD"]) / statistics.median(times["LogME"])
-    print(f"\nLEAD / LogME time ratio: {ratio:.2f} (target <= 1); LEAD median {statistics.median(times['LEAD']):.1f} s "
+    emit(f"\nLEAD / LogME time ratio: {ratio:.2f} (target <= 1); LEAD median {statistics.median(times['LEAD']):.1f} s "
           "(target < 60 s)")
 
 
-def scaling() -> None:
+def scaling(emit) -> None:
     base = {"n": 20_000, "d": 1_024, "k": 50}
     grid = [("n", [10_000, 20_000, 50_000]), ("d", [256, 1_024, 2_048]), ("k", [10, 50, 200])]
-    print("\nLEAD scaling (one run each; other sizes at N=20,000, D=1,024, K=50)")
-    print("| varied | N | D | K | LEAD s |")
-    print("|---|---|---|---|---|")
+    emit("\nLEAD scaling (one run each; other sizes at N=20,000, D=1,024, K=50)\n")
+    emit("| varied | N | D | K | LEAD s |")
+    emit("|---|---|---|---|---|")
     for name, values in grid:
         for value in values:
             size = {**base, name: value}
             features, labels = synthetic(size["n"], size["d"], size["k"])
             seconds = measure(lead_score, features, labels, memory=False)[0]
-            print(f"| {name} | {size['n']:,} | {size['d']:,} | {size['k']} | {seconds:.1f} |", flush=True)
+            emit(f"| {name} | {size['n']:,} | {size['d']:,} | {size['k']} | {seconds:.1f} |")
 
 
 def main() -> None:
@@ -119,10 +123,24 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--write", action="store_true", help="write the output into docs/LEAD_DEFAULTS.md")
     args = parser.parse_args()
-    headline(args.n, args.d, args.k, args.repeats)
+    lines: list[str] = []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    headline(args.n, args.d, args.k, args.repeats, emit)
     if not args.no_scaling:
-        scaling()
+        scaling(emit)
+    if args.write:
+        text = "\n".join(lines)
+        doc = DOC.read_text()
+        doc = re.sub(r"<!-- BEGIN:speed -->.*<!-- END:speed -->",
+                     lambda _: f"<!-- BEGIN:speed -->\n{text}\n<!-- END:speed -->", doc, flags=re.S)
+        DOC.write_text(doc)
+        print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def test_invariant_to_renaming_classes():
     assert lead_score(x, permuted, **SMALL_HEAD) == pytest.approx(lead_score(x, y, **SMALL_HEAD), rel=1e-7)
 
 
-@pytest.mark.parametrize("options", [{}, {"cv": 0}, {"cv": "loo"}, {"classifier": "logistic", "cv": 3}])
+@pytest.mark.parametrize("options", [{}, {"cv": 5}, {"cv": "loo"}, {"classifier": "logistic", "cv": 3}])
 def test_invariant_to_sample_order(options):
     x, y = _blobs(n_per_class=15, n_classes=3, dim=6, shift=1.0)
     order = np.random.default_rng(3).permutation(y.size)
@@ -246,7 +246,7 @@ def test_loo_needs_the_svm_probe_and_bad_inputs_raise():
     with pytest.raises(InvalidInputError, match="NaN"):
         lead_score(np.where(np.eye(*x.shape) > 0, np.nan, x), y)
     with pytest.raises(InvalidInputError, match="at least 2 per class"):
-        lead_score(x[:25], y[:25])  # the last class keeps a single sample; 5-fold needs two
+        lead_score(x[:25], y[:25], cv=5)  # the last class keeps a single sample; 5-fold needs two
 
 
 def test_return_details_agree_with_initial_energy_and_as_dict():

@@ -44,7 +44,7 @@ class LeadOptions:
     """The LEAD configuration; see :func:`lead_score` for the meaning of each field."""
 
     classifier: str = "svm"
-    cv: int | str = 5
+    cv: int | str = 0
     reg: float = 1.0
     prob_norm: str = "sigmoid"
     calibrate: bool = True
@@ -246,7 +246,7 @@ def lead_score(
 
     Hu et al., "LEAD: Exploring Logit Space Evolution for Model Selection", CVPR 2024. Steps: (1) an
     initial linear probe (one-vs-rest least-squares SVM, or logistic regression) gives decision values,
-    out-of-fold by default, normalised into probabilities ``P0``; (2) a random ReLU MLP head on the
+    in-sample by default (as in the paper), normalised into probabilities ``P0``; (2) a random ReLU MLP head on the
     (scaled) features gives per-class NTK rates ``lambda_k`` by the trace identity on
     ``samples_per_class`` samples per class; (3) outputs evolve as
     ``F_t = (1 - d_k) onehot(y) + d_k P0`` with ``d_k = exp(-eta * lambda_k / scale * t)``; (4) the
@@ -260,8 +260,9 @@ def lead_score(
         return_details (`bool`, *optional*): return a :class:`LeadResult` instead of the float.
         classifier (`str`, *optional*, defaults to `"svm"`): ``"svm"`` (least-squares one-vs-rest SVM,
             batched over classes) or ``"logistic"`` (multinomial, L-BFGS; small inputs only).
-        cv (`int` or `str`, *optional*, defaults to `5`): ``0`` fits and predicts in-sample (the paper),
-            ``k >= 2`` gives stratified k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
+        cv (`int` or `str`, *optional*, defaults to `0`): ``0`` fits and predicts in-sample (the paper:
+            ``P0`` is where fine-tuning starts on the training samples), ``k >= 2`` gives stratified
+            k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
         reg (`float`, *optional*, defaults to `1.0`): L2 penalty of the probe in mean-loss form
             (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance).
         prob_norm (`str`, *optional*, defaults to `"sigmoid"`): ``"sigmoid"`` (Platt-style: one sigmoid
