@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python -m benchmarks.zoo [--zoo-dir DIR] [--scorers lead,logme] [--tasks cifar10,mnist]
                              [--output docs/BENCHMARKS.md] [--json results.json] [--jobs 4]
+                             [--previous earlier.json]
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=_names, default=None, help="comma-separated task names (default: all)")
     parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown page to write ('' to skip)")
     parser.add_argument("--json", default=None, help="also write every per-model score and metric as JSON")
+    parser.add_argument(
+        "--previous", default=None, help="a --json file of an earlier run: its other scorers are kept, those run now replace theirs"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes, one task each (default: 1)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -60,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_zoo_benchmark(
         args.zoo_dir, scorers=args.scorers, tasks=args.tasks, progress=not args.no_progress, n_jobs=args.jobs
     )
+    if args.previous:
+        result = ZooBenchmarkResult.from_json(args.previous).merged(result)
     print(result.to_markdown())
     if args.output:
         command = " ".join(["python -m benchmarks.zoo", *(sys.argv[1:] if argv is None else argv)])

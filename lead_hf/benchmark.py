@@ -129,6 +129,31 @@ class ZooBenchmarkResult:
             parts += ["### Failures", "\n".join(failures)]
         return "\n\n".join(parts) + "\n"
 
+    def merged(self, other: ZooBenchmarkResult) -> ZooBenchmarkResult:
+        """A copy with the scorers of ``other`` added, or replacing the same-named ones (same tasks required).
+
+        Used to re-run only the scorers that changed since a saved run (see :meth:`from_json`).
+        """
+        if other.tasks != self.tasks:
+            raise InvalidInputError(f"Cannot merge results over tasks {other.tasks} into results over {self.tasks}.")
+        results = {**self.results, **{m: other.results[m] for m in other.scorers}}
+        scorers = list(dict.fromkeys([*self.scorers, *other.scorers]))
+        return ZooBenchmarkResult(self.tasks, scorers, self.references, results, self.zoo_dir)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> ZooBenchmarkResult:
+        """Load a result saved by :meth:`to_json` (null read back as NaN)."""
+        payload = json.loads(Path(path).read_text())
+
+        def nan(values: dict[str, Any]) -> dict[str, float]:
+            return {k: math.nan if v is None else float(v) for k, v in values.items()}
+
+        results = {
+            method: {t: MethodResult(nan(r["scores"]), nan(r["metrics"]), r["seconds"], r["errors"]) for t, r in per_task.items()}
+            for method, per_task in payload["results"].items()
+        }
+        return cls(payload["tasks"], payload["scorers"], payload["references"], results, payload["zoo_dir"])
+
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """All per-task scores, metrics, times and errors as JSON (NaN written as null); also saved to ``path``."""
 

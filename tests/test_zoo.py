@@ -116,6 +116,24 @@ def test_markdown_and_json(tmp_path, fake_scorers):
     assert payload["mean_weighted_tau"]["logme"] == pytest.approx(1.0)
 
 
+def test_json_round_trip_and_merge(tmp_path, fake_scorers):
+    zoo_dir = _write_zoo(tmp_path / "z")
+    first = run_zoo_benchmark(zoo_dir, scorers=["logme", "leep"], progress=False)
+    first.to_json(tmp_path / "first.json")
+    loaded = ZooBenchmarkResult.from_json(tmp_path / "first.json")
+    assert loaded.to_markdown() == first.to_markdown()
+    assert math.isnan(loaded.results["leep"]["alpha"].scores["m_b"])
+    rerun = run_zoo_benchmark(zoo_dir, scorers=["leep"], progress=False)
+    rerun.results["leep"]["alpha"].metrics["weighted_tau"] = 0.5  # stands for a changed scorer
+    merged = loaded.merged(rerun)
+    assert merged.scorers == ["logme", "leep"]
+    assert merged.results["leep"]["alpha"].metrics["weighted_tau"] == 0.5
+    assert merged.results["logme"] is loaded.results["logme"]
+    one_task = run_zoo_benchmark(zoo_dir, scorers=["leep"], tasks=["alpha"], progress=False)
+    with pytest.raises(InvalidInputError, match="Cannot merge results over tasks"):
+        loaded.merged(one_task)
+
+
 def test_scorer_options_are_passed_and_not_mutated(tmp_path, fake_scorers):
     options = {"logme": {"offset": 5.0}}
     result = run_zoo_benchmark(_write_zoo(tmp_path), scorers=["logme"], tasks=["beta"], progress=False, scorer_options=options)
