@@ -10,7 +10,9 @@ sampling included) and image-processor settings, so a second run does not even l
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,3 +270,17 @@ def _release(accelerator: Accelerator, network: Any, loader: Any) -> None:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(f"{name} must be a positive int, got {value!r}.")
+
+
+class _CallableModule(types.ModuleType):
+    """Make ``lead_hf.extract(...)`` work whether that name resolves to this module or to its function.
+
+    Importing a submodule binds it on the parent package under the same name, replacing the public
+    function ``lead_hf.extract``; calling the module forwards to the function, so both spellings work.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Extraction:
+        return extract(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -36,3 +36,4 @@ def test_rank_hub_models_rejects_bad_arguments(argv, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(EXAMPLES / "rank_hub_models.py"), run_name="__main__")
     assert exit_info.value.code == 2
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import datasets
@@ -19,6 +20,7 @@ from transformers import (
     ViTImageProcessor,
 )
 
+import lead_hf
 from lead_hf import _models
 from lead_hf.data import load_image_dataset, open_rgb_image
 from lead_hf.errors import ExtractionError, InvalidInputError
@@ -315,3 +317,14 @@ def test_hub_id_resolves_offline_from_the_hub_cache(resnet, folder, tmp_path):
     assert (out.model_id, out.revision) == ("tiny-org/tiny-resnet", sha)
     np.testing.assert_array_equal(out.features, local.features)
     assert extract("tiny-org/tiny-resnet", folder, cache_dir=tmp_path, progress=False).from_cache
+
+
+def test_public_extract_is_callable_after_the_submodule_import(tmp_path):
+    module = importlib.import_module("lead_hf.extract")  # binds lead_hf.extract to the module
+    assert callable(lead_hf.extract)
+    model = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
+    images = make_imagefolder(tmp_path, n_classes=3, per_class=2)
+    via_package = lead_hf.extract(model, images, cache_dir=tmp_path / "cache", progress=False)
+    via_function = module.extract(model, images, cache_dir=tmp_path / "cache", progress=False)
+    assert via_package.features.shape == via_function.features.shape == (6, via_package.features.shape[1])
+    assert via_function.from_cache
