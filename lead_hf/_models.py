@@ -7,8 +7,12 @@ weight is read, and so that a cache hit never loads the weights.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,22 +78,38 @@ def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code:
 
 
 def load_classifier(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> torch.nn.Module:
-    """Load the weights (eval mode); corrupt weights and out-of-memory become :class:`ExtractionError`."""
+    """Load the weights (eval mode); every failure becomes an :class:`ExtractionError`.
+
+    Besides corrupt weights and out-of-memory, a checkpoint without its classifier head (a bare backbone, whose
+    head transformers would initialise randomly) is refused: its source logits would be meaningless.
+    """
     import torch
     from transformers import AutoModelForImageClassification
 
-    try:
-        model = AutoModelForImageClassification.from_pretrained(
-            spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision, trust_remote_code=trust_remote_code
-        )
-    except (torch.OutOfMemoryError, MemoryError) as err:
-        raise ExtractionError(f"out of memory while loading {name!r}: {_first_line(err)}; "
-                              "use a smaller model or free memory.") from err
-    except Exception as err:  # safetensors/torch raise assorted types for damaged files
-        raise ExtractionError(
-            f"could not load the weights of {name!r} ({type(err).__name__}: {_first_line(err)}); the files may be "
-            "corrupt or incomplete: re-download them (force_download=True) or re-save the model."
-        ) from err
+    with _held_load_report() as report:
+        try:
+            model, loading_info = AutoModelForImageClassification.from_pretrained(
+                spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision,
+                trust_remote_code=trust_remote_code, output_loading_info=True,
+            )
+        except (torch.OutOfMemoryError, MemoryError) as err:
+            raise ExtractionError(f"out of memory while loading {name!r}: {_first_line(err)}; "
+                                  "use a smaller model or free memory.") from err
+        except Exception as err:  # safetensors/torch raise assorted types for damaged files
+            raise ExtractionError(
+                f"could not load the weights of {name!r} ({type(err).__name__}: {_first_line(err)}); the files may "
+                "be corrupt or incomplete: re-download them (force_download=True) or re-save the model."
+            ) from err
+        missing = _untrained_head_keys(model, loading_info["missing_keys"])
+        if missing:
+            report.drop()  # transformers' "newly initialized" warning would suggest the load succeeded
+            saved_as = ", ".join(getattr(spec.config, "architectures", None) or []) or "an unknown class"
+            raise ExtractionError(
+                f"{name!r}: checkpoint has no trained classification head (weights for "
+                f"{', '.join(map(repr, missing))} are missing; saved as {saved_as}), so its logits would be random: "
+                "lead-hf needs an image-classification checkpoint; pick a model fine-tuned for image classification, "
+                "not a bare backbone."
+            )
     return model.eval()
 
 
@@ -129,6 +149,48 @@ def classifier_heads(model: torch.nn.Module) -> list[torch.nn.Linear]:
             "cannot locate the penultimate features of this architecture."
         )
     return [head]
+
+
+def _untrained_head_keys(model: torch.nn.Module, missing_keys: Iterable[str]) -> list[str]:
+    """The parameter names of the classifier head(s) that the checkpoint lacked (so they were randomly initialised)."""
+    module_names = {id(module): module_name for module_name, module in model.named_modules()}
+    head_keys = {f"{module_names[id(head)]}.{param}" for head in classifier_heads(model)
+                 for param, _ in head.named_parameters(recurse=False)}
+    return sorted(head_keys.intersection(missing_keys))
+
+
+class _HeldLoadReport(logging.Filter):
+    """Holds back this thread's transformers loading warnings ("... newly initialized") until the head is checked.
+
+    The held records are logged when the context of :func:`_held_load_report` ends, unless :meth:`drop` was
+    called because our own :class:`ExtractionError` says it better.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.thread, self.records = threading.get_ident(), []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
+        self.records.append(record)
+        return False
+
+    def drop(self) -> None:
+        self.records.clear()
+
+
+@contextlib.contextmanager
+def _held_load_report() -> Iterator[_HeldLoadReport]:
+    logger = logging.getLogger("transformers.modeling_utils")  # where from_pretrained logs its load report
+    held = _HeldLoadReport()
+    logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        logger.removeFilter(held)
+        for record in held.records:
+            logger.handle(record)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

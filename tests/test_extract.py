@@ -328,3 +328,69 @@ def test_public_extract_is_callable_after_the_submodule_import(tmp_path):
     via_function = module.extract(model, images, cache_dir=tmp_path / "cache", progress=False)
     assert via_package.features.shape == via_function.features.shape == (6, via_package.features.shape[1])
     assert via_function.from_cache
+
+
+# ------------------------------------------------------------------------------------------------------------
+# checkpoints without a trained classification head
+
+
+@pytest.fixture
+def transformers_warnings():
+    """The messages transformers logs (its root logger does not propagate, so caplog cannot see them)."""
+    import logging
+
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    library_logger = logging.getLogger("transformers")
+    library_logger.addHandler(handler)
+    yield messages
+    library_logger.removeHandler(handler)
+
+
+def _rewrite_weights(model_dir, edit):
+    from safetensors.torch import load_file, save_file
+
+    weights = model_dir / "model.safetensors"
+    state = load_file(weights)
+    edit(state)
+    save_file(state, weights, metadata={"format": "pt"})
+
+
+def test_bare_backbone_is_refused(tmp_path, folder, transformers_warnings):
+    from transformers import ResNetConfig, ResNetModel
+
+    backbone = tmp_path / "resnet-backbone"
+    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")).save_pretrained(
+        backbone)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(backbone)
+    message = (r"resnet-backbone': checkpoint has no trained classification head \(weights for 'classifier\.1\.bias', "
+               r"'classifier\.1\.weight' are missing; saved as ResNetModel\), so its logits would be random: lead-hf "
+               r"needs an image-classification checkpoint")
+    with pytest.raises(ExtractionError, match=message):
+        extract(backbone, folder, cache_dir=tmp_path / "cache", progress=False)
+    assert not list((tmp_path / "cache").glob("*.npz"))
+    assert not [m for m in transformers_warnings if "MISSING" in m or "newly initialized" in m]  # our error says it
+
+
+def test_one_missing_distillation_head_is_refused(tmp_path, folder):
+    model_dir = make_tiny_classifier(tmp_path, arch="deit_distilled", num_labels=4)
+
+    def drop_distillation_head(state):
+        for key in ("distillation_classifier.weight", "distillation_classifier.bias"):
+            del state[key]
+
+    _rewrite_weights(model_dir, drop_distillation_head)
+    with pytest.raises(ExtractionError, match=r"weights for 'distillation_classifier\.bias', "
+                                              r"'distillation_classifier\.weight' are missing; saved as "
+                                              r"DeiTForImageClassificationWithTeacher\)"):
+        extract(model_dir, folder, use_cache=False, progress=False)
+
+
+def test_other_load_warnings_still_reach_the_log(tmp_path, folder, transformers_warnings):
+    """A complete classifier with an extra tensor in its checkpoint loads; transformers' report is not swallowed."""
+    model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
+    _rewrite_weights(model_dir, lambda state: state.update({"leftover.weight": torch.zeros(2)}))
+    out = extract(model_dir, folder, use_cache=False, progress=False)
+    assert out.logits.shape == (15, 4)
+    assert any("leftover.weight" in m and "UNEXPECTED" in m for m in transformers_warnings)
