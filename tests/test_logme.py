@@ -16,24 +16,28 @@ def _log_evidence(log_alpha, log_beta, features, target):
     return -0.5 * target @ np.linalg.solve(cov, target) - 0.5 * log_det - 0.5 * n * np.log(2 * np.pi)
 
 
-def _brute_force_logme(features, labels):
-    """Mean over classes of max_{alpha, beta} evidence / N: log-grid start, then Nelder-Mead."""
+def _max_log_evidence(features, target):
+    """max over (alpha, beta) of the evidence per sample: log-grid start, then Nelder-Mead."""
     grid = np.linspace(-8, 8, 17)
-    per_class = []
-    for k in np.unique(labels):
-        target = (labels == k).astype(float)
-        def negative(p, target=target):
-            return -_log_evidence(p[0], p[1], features, target)
 
-        start = min(((a, b) for a in grid for b in grid), key=negative)
-        result = minimize(
-            negative,
-            start,
-            method="Nelder-Mead",
-            options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000},
-        )
-        per_class.append(-result.fun / target.size)
-    return float(np.mean(per_class))
+    def negative(p):
+        return -_log_evidence(p[0], p[1], features, target)
+
+    start = min(((a, b) for a in grid for b in grid), key=negative)
+    result = minimize(
+        negative,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000},
+    )
+    return -result.fun / target.size
+
+
+def _brute_force_logme(features, labels, *, per_target=False):
+    """Mean over classes of the maximum evidence per sample; ``per_target``: ``labels`` is one target."""
+    if per_target:
+        return _max_log_evidence(features, np.asarray(labels, dtype=float))
+    return float(np.mean([_max_log_evidence(features, (labels == k).astype(float)) for k in np.unique(labels)]))
 
 
 def _problem(n, d, n_classes, seed=0):
@@ -54,6 +58,46 @@ def test_rank_deficient_features_match_brute_force():
     features, labels = _problem(50, 10, 2, seed=1)
     features[:, 6:] = 0.0
     assert logme_score(features, labels) == pytest.approx(_brute_force_logme(features, labels), rel=1e-7)
+
+
+def _real_like(n, d, n_classes, seed, duplicates=0):
+    """Low-rank, non-negative, float16-rounded features (as a pooled CNN layer), N < D; the last
+    ``duplicates`` rows repeat row 0 and its label (duplicate images, as in notMNIST)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    latent = rng.normal(size=(n, 6)) + 1.5 * rng.normal(size=(n_classes, 6))[labels]
+    features = np.maximum(latent @ rng.normal(size=(6, d)), 0.0) + 0.05 * rng.normal(size=(n, d)) ** 2
+    features = features.astype(np.float16).astype(np.float64)
+    if duplicates:
+        features[n - duplicates :], labels[n - duplicates :] = features[0], labels[0]
+    return features, labels
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_real_like_features_below_d_match_brute_force(seed):
+    features, labels = _real_like(30, 80, 3, seed)
+    assert logme_score(features.astype(np.float32), labels) == pytest.approx(
+        _brute_force_logme(features, labels), rel=1e-8
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_duplicate_rows_below_d_take_the_evidence_on_the_feature_span(seed, caplog):
+    # Regression: the residual |y - F m|^2 was |y|^2 minus the fit, which cancelled to rounding noise as
+    # beta grew, and the score blew up to about -1.7e4 per sample.
+    features, labels = _real_like(30, 80, 3, seed, duplicates=3)
+    # The exact evidence is unbounded: the 3 null directions hold no target, noise 1/beta -> 0 pays.
+    target = (labels == labels[0]).astype(float)
+    assert _log_evidence(0.0, 20.0, features, target) > _log_evidence(0.0, 10.0, features, target) + 12.0
+    # What logme reports instead: the evidence of the targets' coordinates on the 27-dimensional span
+    # (row 0 and its 3 copies are 4 equal rows).
+    basis = np.linalg.svd(features, full_matrices=False)[0][:, :27]
+    spanned = basis.T @ features
+    expected = np.mean([_brute_force_logme(spanned, basis.T @ (labels == k), per_target=True) for k in range(3)])
+    with caplog.at_level("WARNING", logger="lead_hf"):
+        value = logme_score(features.astype(np.float32), labels)
+    assert value == pytest.approx(expected, rel=1e-7)
+    assert "span only 27 of the 30 sample dimensions and 3 class target(s)" in caplog.text
 
 
 def test_float32_chunked_accumulation_matches_float64():
