@@ -45,7 +45,7 @@ class LeadOptions:
 
     classifier: str = "svm"
     cv: int | str = 0
-    reg: float = 1.0
+    reg: float = 10.0
     prob_norm: str = "sigmoid"
     calibrate: bool = True
     rate_norm: str = "reference"
@@ -263,7 +263,7 @@ def lead_score(
         cv (`int` or `str`, *optional*, defaults to `0`): ``0`` fits and predicts in-sample (the paper:
             ``P0`` is where fine-tuning starts on the training samples), ``k >= 2`` gives stratified
             k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
-        reg (`float`, *optional*, defaults to `1.0`): L2 penalty of the probe in mean-loss form
+        reg (`float`, *optional*, defaults to `10.0`): L2 penalty of the probe in mean-loss form
             (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance).
         prob_norm (`str`, *optional*, defaults to `"sigmoid"`): ``"sigmoid"`` (Platt-style: one sigmoid
             per decision value, rows then normalised) or ``"softmax"``.
