@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import weightedtau
 
+from benchmarks._docs import replace_section
 from lead_hf.energy import initial_energy
 from lead_hf.scoring._probe import decision_to_probabilities, initial_decision_values
 from lead_hf.scoring._ridge import feature_moments, standardized_matvec
@@ -151,11 +151,7 @@ def main() -> None:
     print(f"\ndefault: {asdict(LeadOptions())}\n")
     print(text)
     if args.write:
-        doc = DOC.read_text()
-        doc = re.sub(r"<!-- BEGIN:variants -->.*<!-- END:variants -->",
-                     lambda _: f"<!-- BEGIN:variants -->\n{text}\n<!-- END:variants -->", doc, flags=re.S)
-        DOC.write_text(doc)
-        print(f"wrote {DOC}")
+        replace_section(DOC, "variants", text)
 
 
 if __name__ == "__main__":

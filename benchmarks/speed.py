@@ -15,7 +15,6 @@ are noisy, so each scorer runs ``--repeats`` times (LEAD and LogME interleaved) 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._docs import replace_section
 from lead_hf.scoring.lead import lead_score
 from lead_hf.scoring.logme import logme_score
 
@@ -136,11 +136,7 @@ def main() -> None:
         scaling(emit)
     if args.write:
         text = "\n".join(lines)
-        doc = DOC.read_text()
-        doc = re.sub(r"<!-- BEGIN:speed -->.*<!-- END:speed -->",
-                     lambda _: f"<!-- BEGIN:speed -->\n{text}\n<!-- END:speed -->", doc, flags=re.S)
-        DOC.write_text(doc)
-        print(f"wrote {DOC}")
+        replace_section(DOC, "speed", text)
 
 
 if __name__ == "__main__":
