@@ -14,6 +14,8 @@ from .errors import InvalidInputError
 
 __all__ = ["Ranking", "DIAGNOSTICS"]
 
+PLOT_COLUMNS = 4
+
 # LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
 DIAGNOSTICS = ("energy0", "loss0", "acc0")
 # Columns after the scores, in table order.
@@ -167,8 +169,13 @@ class Ranking:
         import matplotlib.pyplot as plt
 
         truth = self._truth_by_model(ground_truth) if (ground_truth or self.ground_truth) else None
-        fig, axes = plt.subplots(1, len(self.scorers), figsize=(4.5 * len(self.scorers), 0.4 * len(self.rows) + 2.5), squeeze=False)
-        for ax, scorer in zip(axes[0], self.scorers, strict=True):
+        # A grid of at most PLOT_COLUMNS panels per row: ten scorers in one row are unreadable.
+        n_cols = min(len(self.scorers), PLOT_COLUMNS)
+        n_rows = math.ceil(len(self.scorers) / n_cols)
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, (0.4 * len(self.rows) + 2.5) * n_rows), squeeze=False)
+        for ax in axes.flat[len(self.scorers):]:
+            ax.set_visible(False)
+        for ax, scorer in zip(axes.flat, self.scorers, strict=False):
             scores = {m: s for m, s in self.scores(scorer).items() if not math.isnan(s)}
             if truth is None:
                 names = [Path(m).name for m in scores][::-1]
@@ -178,7 +185,7 @@ class Ranking:
             else:
                 self._scatter(ax, scorer, {m: s for m, s in scores.items() if m in truth}, truth)
         fig.suptitle(f"Transferability ranking{' on ' + self.dataset if self.dataset else ''}")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.97))  # leave room for the suptitle
         fig.savefig(path)
         plt.close(fig)
         return Path(path)
