@@ -9,6 +9,7 @@ request, and models that are dropped are logged with the reason.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +129,9 @@ def find_candidate_models(**filters: Any) -> tuple[list[CandidateModel], list[Sk
     """
     candidates: list[CandidateModel] = []
     skipped: list[SkippedModel] = []
-    for item in _scan(**filters):
+    options = inspect.signature(list_candidate_models).bind(**filters)  # unknown filter -> TypeError
+    options.apply_defaults()
+    for item in _scan(**options.arguments):
         (candidates if isinstance(item, CandidateModel) else skipped).append(item)
     return candidates, skipped
 
@@ -141,18 +144,21 @@ def describe_filters(**filters: Any) -> str:
 
 def _scan(
     *,
-    search: str | None = None,
-    library: str | Sequence[str] = ("transformers",),
-    trained_dataset: str | None = None,
-    max_params: int | None = None,
-    license: str | None = None,
-    exclude_gated: bool = True,
-    exclude_private: bool = True,
-    sort: str = "downloads",
-    limit: int | None = 20,
-    api: Any = None,
+    search: str | None,
+    library: str | Sequence[str],
+    trained_dataset: str | None,
+    max_params: int | None,
+    license: str | None,
+    exclude_gated: bool,
+    exclude_private: bool,
+    sort: str,
+    limit: int | None,
+    api: Any,
 ) -> Iterator[CandidateModel | SkippedModel]:
-    """Validate eagerly, then return a generator of candidates and skipped models."""
+    """Validate eagerly, then return a generator of candidates and skipped models.
+
+    No defaults here: they live in :func:`list_candidate_models` only (``find_candidate_models`` binds them).
+    """
     libraries = _check_libraries(library)
     if sort not in VALID_SORTS:
         raise InvalidInputError(f"Unknown sort key {sort!r}; choose one of {list(VALID_SORTS)}.")
