@@ -16,9 +16,9 @@ from ._ridge import FeatureMoments, ridge_ovr_decision, stratified_folds
 __all__ = ["initial_decision_values", "decision_to_probabilities"]
 
 LOGISTIC_MAX_ITER = 200
-# Newton converges in well under 25 steps unless the classes are separated by the decision values; then the
-# slope grows without bound and after 25 steps P0 is one-hot to within float precision anyway.
-PLATT_MAX_ITER = 25
+PLATT_MAX_ITER = 50  # a safety cap: with Platt's smoothed targets Newton converges in well under 20 steps
+PLATT_BLOCK = 1 << 14  # values per block of a pass over the decision values
+PLATT_WARM_START_VALUES = 1 << 18  # size of the row subsample whose fit starts the full one
 
 
 def _logistic_fit_predict(z_train, y_train, z_test, n_classes, reg):
@@ -71,37 +71,76 @@ def initial_decision_values(
     return solver(x, labels, n_classes, cv=cv, reg=reg, moments=moments, order_key=order_key)
 
 
-def _platt_parameters(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Slope and offset of one sigmoid shared by all classes, fitted by binary cross-entropy (Newton).
+def _platt_sums(f: np.ndarray, slope: float, offset: float) -> np.ndarray:
+    """Sums over the flat values ``f`` at ``z = slope f + offset``: softplus(z), q f, q, w f^2, w f, w with
+    ``q = sigmoid(z)`` and ``w = q (1 - q)``: the loss, gradient and Hessian of the Platt fit in one pass.
 
-    Two parameters on N*K points: damped Newton converges in a handful of passes over the values,
-    where a quasi-Newton solver needs dozens (the pass over N*K values is the cost at large N and K).
+    Blocks keep the temporaries in cache: a pass costs about as much as one full-size ufunc call.
     """
-    f = values.ravel()
-    f_sq = f * f
-    rows = np.arange(labels.shape[0])
-    pos_sum, n_pos, n = values[rows, labels].sum(), labels.shape[0], f.size
+    sums = np.zeros(6)
+    for start in range(0, f.size, PLATT_BLOCK):
+        fb = f[start : start + PLATT_BLOCK]
+        z = fb * slope + offset
+        abs_z = np.abs(z)
+        e = np.exp(-abs_z)  # exp(-|z|) never overflows
+        r = 1.0 / (1.0 + e)
+        q = np.where(z >= 0.0, r, e * r)
+        w = e * r * r  # q (1 - q) for either sign of z
+        wf = w * fb
+        softplus = (z.sum() + abs_z.sum()) / 2 + np.log1p(e).sum()  # max(z, 0) + log1p(exp(-|z|))
+        sums += (softplus, q @ fb, q.sum(), wf @ fb, wf.sum(), w.sum())
+    return sums
 
-    def loss(p):  # mean BCE = mean softplus(s) - mean(t * s), the second term from the positives only
-        return np.logaddexp(0.0, p[0] * f + p[1]).mean() - (p[0] * pos_sum + p[1] * n_pos) / n
 
-    params = np.array([1.0, 0.0])
-    current = loss(params)
+def _platt_newton(f: np.ndarray, target_dot: float, target_sum: float, start: np.ndarray, *, tol: float) -> np.ndarray:
+    """Slope and offset minimising the mean cross-entropy of ``sigmoid(a f + b)`` against targets ``t``,
+    given ``target_dot = sum t f`` and ``target_sum = sum t``, by damped Newton from ``start``; stops when
+    the Newton decrement (the predicted gain of the next step) is below ``tol`` times the loss."""
+    n = f.size
+
+    def evaluate(params):
+        s = _platt_sums(f, *params)
+        loss = (s[0] - params[0] * target_dot - params[1] * target_sum) / n
+        return loss, np.array([s[1] - target_dot, s[2] - target_sum]) / n, np.array([[s[3], s[4]], [s[4], s[5]]]) / n
+
+    params = np.asarray(start, dtype=np.float64)
+    current, grad, hess = evaluate(params)
     for _ in range(PLATT_MAX_ITER):
-        q = expit(params[0] * f + params[1])
-        w = q * (1.0 - q)
-        grad = np.array([q @ f - pos_sum, q.sum() - n_pos]) / n
-        hess = np.array([[w @ f_sq, w @ f], [w @ f, w.sum()]]) / n
         step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
+        if grad @ step / 2.0 <= tol * current:
+            return params - step  # inside the quadratic region: the last full step needs no check
         scale = 1.0
-        while scale > 1e-6 and (new := loss(params - scale * step)) > current:
+        while (candidate := evaluate(params - scale * step))[0] > current:
             scale /= 2.0  # backtracking keeps every step a descent step
-        if scale <= 1e-6:
-            break
-        params, improvement, current = params - scale * step, current - new, new
-        if improvement <= 1e-12 * abs(current) or np.abs(scale * step).max() <= 1e-9 * (1.0 + np.abs(params).max()):
-            break
+            if scale < 1e-6:
+                return params
+        params = params - scale * step
+        current, grad, hess = candidate
     return params
+
+
+def _platt_parameters(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Slope and offset of one sigmoid shared by all classes, fitted by cross-entropy (Platt 1999).
+
+    Platt's smoothed targets, ``(N+ + 1) / (N+ + 2)`` for the N values of the true classes and
+    ``1 / (N- + 2)`` for the others, keep the fit finite when the decision values separate the classes.
+    Newton first runs on a subsample of rows (a starting point), then on all N x K values: the full
+    fit then needs only the few quadratically convergent steps, the pass over N x K values being the cost.
+    """
+    n, k = values.shape
+    target_pos, target_neg = (n + 1) / (n + 2), 1.0 / (n * (k - 1) + 2)
+
+    def targets(block, block_labels):
+        pos_sum = block[np.arange(block_labels.shape[0]), block_labels].sum()
+        target_dot = target_pos * pos_sum + target_neg * (block.sum() - pos_sum)
+        return target_dot, target_pos * block_labels.shape[0] + target_neg * (block.size - block_labels.shape[0])
+
+    start = np.array([1.0, 0.0])
+    stride = -(-values.size // PLATT_WARM_START_VALUES)
+    if stride > 1:
+        rows = slice(None, None, stride)
+        start = _platt_newton(np.ravel(values[rows]), *targets(values[rows], labels[rows]), start, tol=1e-8)
+    return _platt_newton(values.ravel(), *targets(values, labels), start, tol=1e-12)
 
 
 def _softmax_temperature(values: np.ndarray, labels: np.ndarray) -> float:
