@@ -81,7 +81,7 @@ def run(zoo_dir=None) -> tuple[list[str], list[tuple[str, list[float]]]]:
         per_model: dict[str, dict[str, tuple]] = {}
         for model in task.models:
             x = task.features[model]
-            moments = feature_moments(x, standardize=True)
+            moments = feature_moments(x)
             keys = {}  # content-based order key per seed, as lead_score draws it
             per_model[model] = {}
             for label, change in VARIANTS:

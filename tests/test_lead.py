@@ -6,6 +6,7 @@ import torch
 
 from lead_hf.energy import initial_energy
 from lead_hf.errors import InvalidInputError
+from lead_hf.scoring import _ridge
 from lead_hf.scoring._ridge import feature_moments, ridge_ovr_decision, standardized_matvec, stratified_folds
 from lead_hf.scoring.lead import CHOICES, LeadResult, _head_parameters, class_ntk_rates, lead_score
 
@@ -79,7 +80,7 @@ def _naive_ridge(z_train, t_train, z_test, alpha):
 def _probe_inputs(seed=0):
     x, y = _blobs(n_per_class=10, n_classes=3, dim=5, seed=seed)
     x = x * np.array([1.0, 3.0, 0.5, 2.0, 1.0]) + 4.0  # unequal scales and a mean offset
-    moments = feature_moments(x, standardize=True)
+    moments = feature_moments(x)
     key = standardized_matvec(x, moments, np.random.default_rng(seed).standard_normal(x.shape[1]))
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     targets = np.where(np.eye(3)[y] > 0, 1.0, -1.0)
@@ -117,6 +118,29 @@ def test_hat_matrix_leave_one_out_equals_refits():
     fast = ridge_ovr_decision(x, y, 3, cv="loo", reg=0.2, moments=moments, order_key=key)
     assert fast == pytest.approx(naive, abs=1e-8)
     assert not np.allclose(fast, ridge_ovr_decision(x, y, 3, cv=0, reg=0.2, moments=moments, order_key=key))
+
+
+@pytest.mark.parametrize("cv", [0, 3, "loo"])
+def test_chunked_float32_statistics_match_float64_refits(monkeypatch, cv):
+    # Tiny chunks and flushes exercise the chunk loop, the reused buffer and the float64 flushes;
+    # a large mean offset checks that centring before the single-precision syrk avoids cancellation.
+    monkeypatch.setattr(_ridge, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(_ridge, "FLUSH_CHUNKS", 2)
+    monkeypatch.setattr(_ridge, "MOMENT_ROWS", 5)
+    x, y = _blobs(n_per_class=20, n_classes=3, dim=5, seed=4)
+    x = (x * np.array([1.0, 30.0, 0.5, 2.0, 1.0]) + 1000.0).astype(np.float32)
+    x64 = x.astype(np.float64)
+    moments = feature_moments(x)
+    assert moments.mean == pytest.approx(x64.mean(axis=0), rel=1e-9)
+    assert moments.scale == pytest.approx(x64.std(axis=0), rel=1e-5)
+    key = standardized_matvec(x64, feature_moments(x64), np.ones(5))
+    fast = ridge_ovr_decision(x, y, 3, cv=cv, reg=0.3, moments=moments, order_key=key)
+    exact = ridge_ovr_decision(x64, y, 3, cv=cv, reg=0.3, moments=feature_moments(x64), order_key=key)
+    z = (x64 - x64.mean(axis=0)) / x64.std(axis=0)
+    targets = np.where(np.eye(3)[y] > 0, 1.0, -1.0)
+    if cv == 0:  # the float64 path itself against the independent per-class formulation
+        assert exact == pytest.approx(_naive_ridge(z, targets, z, _relative_penalty(z, 0.3)), abs=1e-8)
+    assert fast == pytest.approx(exact, abs=1e-4)
 
 
 # ---------------------------------------------------------------- limits in t

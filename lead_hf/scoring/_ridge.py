@@ -5,8 +5,10 @@ one-vs-rest targets on the features (Suykens and Vandewalle, "Least squares supp
 classifiers", Neural Processing Letters 1999). All K classes share the same D x D system, so one
 Cholesky factorisation solves every class at once. Out-of-fold decision values need no refit on the
 raw data: the training Gram of a fold is the full Gram minus the fold's Gram; exact leave-one-out
-values come from the hat-matrix diagonal. The feature matrix is never copied whole: standardisation
-is folded into the algebra and X^T X is accumulated in float64 over row chunks.
+values come from the hat-matrix diagonal. The feature matrix is never copied whole: each row chunk is
+only centred, one BLAS syrk per chunk accumulates the Gram, the cross-product with the targets and the
+column sums together (in the input's float type, flushed to float64 every few chunks), and the column
+scaling is applied to those float64 sums.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from scipy.linalg import blas, cho_factor, cho_solve
 
 __all__ = ["FeatureMoments", "feature_moments", "standardized_matvec", "ovr_targets", "stratified_folds", "ridge_ovr_decision"]
 
-CHUNK_ROWS = 4096  # float64 chunk of 4096 x 2048 = 64 MiB: bounded extra memory at any N
+CHUNK_ROWS = 4096  # a chunk of 4096 x 2048 is 32 MiB in float32: bounded extra memory at any N
+FLUSH_CHUNKS = 8  # chunks summed by BLAS in the input's float type before a float64 flush
+MOMENT_ROWS = 256  # a block of the column-moment passes stays in cache
 
 
 @dataclass(frozen=True)
@@ -29,43 +33,45 @@ class FeatureMoments:
     scale: np.ndarray  # (D,) float64, 1 for constant columns (they are 0 after centring)
 
 
-def _chunks(n: int, size: int = CHUNK_ROWS):
+def _chunks(n: int, size: int):
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
 
-def feature_moments(x: np.ndarray, *, standardize: bool) -> FeatureMoments:
-    """Column mean and (if ``standardize``) standard deviation of ``x`` (N, D), in float64 chunks."""
+def _column_sums(block: np.ndarray) -> np.ndarray:
+    """Column sums of a float32/float64 block as a float64 vector (a BLAS GEMV, unlike ``sum(axis=0)``)."""
+    return (np.ones(block.shape[0], dtype=block.dtype) @ block).astype(np.float64)
+
+
+def feature_moments(x: np.ndarray) -> FeatureMoments:
+    """Column mean and standard deviation of ``x`` (N, D).
+
+    Corrected two-pass algorithm over cache-sized blocks in the input's float type, each block's sums
+    accumulated in float64: a first mean, then the sums of the values centred on it, which both correct
+    the mean and give the variance without cancellation (Chan, Golub and LeVeque, 1983).
+    """
     n, d = x.shape
-    total = np.zeros(d)
-    for rows in _chunks(n):
-        total += x[rows].sum(axis=0, dtype=np.float64)
-    mean = total / n
-    if not standardize:
-        return FeatureMoments(mean, np.ones(d))
-    sq = np.zeros(d)
-    for rows in _chunks(n):
-        sq += np.square(x[rows] - mean).sum(axis=0)
-    std = np.sqrt(sq / n)
+    shift = (sum(_column_sums(x[rows]) for rows in _chunks(n, MOMENT_ROWS)) / n).astype(x.dtype)
+    deviation, sq = np.zeros(d), np.zeros(d)
+    for rows in _chunks(n, MOMENT_ROWS):
+        centred = np.subtract(x[rows], shift)
+        deviation += _column_sums(centred)
+        sq += _column_sums(np.square(centred, out=centred))
+    correction = deviation / n
+    std = np.sqrt(np.maximum(sq / n - correction**2, 0.0))
     # Dead units (constant columns) carry no information; scale 1 keeps them at exactly 0.
-    return FeatureMoments(mean, np.where(std > 1e-12 * max(std.max(), 1.0), std, 1.0))
+    return FeatureMoments(shift + correction, np.where(std > 1e-12 * max(std.max(), 1.0), std, 1.0))
 
 
 def standardized_matvec(x: np.ndarray, moments: FeatureMoments, vector: np.ndarray) -> np.ndarray:
-    """``((x - mean) / scale) @ vector`` (N,) in float64 row chunks, without a standardised copy of x."""
+    """``((x - mean) / scale) @ vector`` (N,) by one GEMV in the input's float type, without a standardised copy."""
     w = vector / moments.scale
-    out = np.empty(x.shape[0])
-    for rows in _chunks(x.shape[0]):
-        out[rows] = x[rows].astype(np.float64) @ w
-    return out - moments.mean @ w
+    return (x @ w.astype(x.dtype)).astype(np.float64) - moments.mean @ w
 
 
 def _standardized(x: np.ndarray, rows, moments: FeatureMoments) -> np.ndarray:
-    """Standardised chunk in the input's float type: float32 input keeps fast single-precision GEMMs,
-    whose per-chunk sums are then accumulated in float64."""
-    z = x[rows] - moments.mean.astype(x.dtype)
-    z /= moments.scale.astype(x.dtype)
-    return z
+    """Standardised chunk in float64 (the exact leave-one-out path)."""
+    return (x[rows] - moments.mean) / moments.scale
 
 
 def ovr_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -98,23 +104,38 @@ def _solve(gram_c: np.ndarray, cross_c: np.ndarray, reg: float) -> tuple[np.ndar
 
 
 def _group_stats(x, targets, index, moments):
-    """Gram, column sums, X^T Y and target sums of the standardised rows ``index`` (float64)."""
-    d = x.shape[1]
-    gram, col_sum, cross = np.zeros((d, d)), np.zeros(d), np.zeros((d, targets.shape[1]))
-    for part in _chunks(index.size):
-        rows = index[part]
-        z = _standardized(x, rows, moments)
-        gram += _syrk(z)
-        col_sum += z.sum(axis=0, dtype=np.float64)
-        cross += z.T @ targets[rows].astype(z.dtype)
-    gram = np.triu(gram) + np.triu(gram, 1).T  # syrk filled the upper triangle only
-    return gram, col_sum, cross, targets[index].sum(axis=0), index.size
+    """Gram, column sums, X^T Y of the standardised rows ``index`` (all rows if None) and target sums, float64.
 
-
-def _syrk(z: np.ndarray) -> np.ndarray:
-    """Upper triangle of ``z^T z`` by BLAS syrk (half the flops of a GEMM), in z's float type."""
-    syrk = blas.ssyrk if z.dtype == np.float32 else blas.dsyrk
-    return syrk(1.0, z.T, trans=0)  # z.T of a C-ordered chunk is Fortran-ordered: no copy
+    Each chunk is centred into one reused buffer ``[Xc | Y | 1]`` in the input's float type (float32 keeps
+    single-precision BLAS), so one syrk gives the Gram, the cross-product and the column sums together;
+    the column scaling is applied to the float64 sums afterwards: ``Z^T Z = S^-1 (Xc^T Xc) S^-1``.
+    """
+    n_rows = x.shape[0] if index is None else index.size
+    d, k = x.shape[1], targets.shape[1]
+    buffer = np.empty((min(CHUNK_ROWS, n_rows), d + k + 1), dtype=x.dtype)
+    buffer[:, -1] = 1.0
+    shift = moments.mean.astype(x.dtype)
+    # BLAS accumulates in place (upper triangle only), in bounded single-precision runs flushed to float64.
+    partial = np.zeros((d + k + 1,) * 2, dtype=x.dtype, order="F")
+    total = np.zeros(partial.shape)
+    syrk = blas.ssyrk if x.dtype == np.float32 else blas.dsyrk
+    for i, part in enumerate(_chunks(n_rows, CHUNK_ROWS)):
+        rows = part if index is None else index[part]
+        block = buffer[: part.stop - part.start]
+        np.subtract(x[rows], shift, out=block[:, :d])
+        block[:, d:-1] = targets[rows]
+        partial = syrk(1.0, block.T, beta=1.0, c=partial, trans=0, overwrite_c=1)  # block.T: no copy
+        if (i + 1) % FLUSH_CHUNKS == 0:
+            total += partial
+            partial[:] = 0.0
+    total += partial
+    inv_scale = 1.0 / moments.scale
+    gram = total[:d, :d]
+    gram += np.triu(gram, 1).T
+    gram *= np.outer(inv_scale, inv_scale)
+    cross = total[:d, d:] * inv_scale[:, None]
+    target_sums = total[d:-1, -1]
+    return gram, cross[:, -1], cross[:, :-1], target_sums, n_rows
 
 
 def _fit(gram, col_sum, cross, y_sum, n, reg):
@@ -162,19 +183,18 @@ def ridge_ovr_decision(
     """
     targets = ovr_targets(labels, n_classes)
     n = x.shape[0]
-    out = np.empty((n, n_classes))
     if cv == 0 or cv == "loo":
-        weights, bias, factor = _fit(*_group_stats(x, targets, np.arange(n), moments), reg)
-        for rows in _chunks(n):
-            out[rows] = _predict(x, rows, moments, weights, bias)
+        weights, bias, factor = _fit(*_group_stats(x, targets, None, moments), reg)
+        out = _predict(x, slice(None), moments, weights, bias)  # one GEMM over the rows, no copy of x
         if cv == "loo":
             # Exact LOO for ridge with an unpenalised bias: h_ii = 1/n + z_i^T (C + aI)^-1 z_i (centred z),
             # and the held-out prediction is (yhat_i - h_ii y_i) / (1 - h_ii).
-            for rows in _chunks(n):
-                z = _standardized(x, rows, moments).astype(np.float64)  # centred on the full-data mean
+            for rows in _chunks(n, CHUNK_ROWS):
+                z = _standardized(x, rows, moments)  # centred on the full-data mean
                 h = 1.0 / n + np.einsum("ij,ij->i", z, cho_solve(factor, z.T, check_finite=False).T)
                 out[rows] = (out[rows] - h[:, None] * targets[rows]) / (1.0 - h)[:, None]
         return out
+    out = np.empty((n, n_classes))
     folds = stratified_folds(order_key, labels, cv)
     stats = [_group_stats(x, targets, np.flatnonzero(folds == f), moments) for f in range(cv)]
     total = [sum(s[i] for s in stats) for i in range(5)]
@@ -182,6 +202,6 @@ def ridge_ovr_decision(
         train = [t - h for t, h in zip(total, held_out, strict=True)]  # training Gram = full Gram - fold Gram
         weights, bias, _ = _fit(*train, reg)
         index = np.flatnonzero(folds == f)
-        for part in _chunks(index.size):
+        for part in _chunks(index.size, CHUNK_ROWS):
             out[index[part]] = _predict(x, index[part], moments, weights, bias)
     return out
