@@ -137,6 +137,10 @@ def _head_parameters(d_in: int, widths: Sequence[int], n_out: int, rng: np.rando
     return params
 
 
+def _row_sq_norms(a: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, a, dtype=np.float64)
+
+
 def class_ntk_rates(inputs: np.ndarray, labels: np.ndarray, n_classes: int, params) -> np.ndarray:
     """Per-class mean eigenvalue of the summed-logit empirical NTK of a ReLU MLP head (trace identity).
 
@@ -156,18 +160,19 @@ def class_ntk_rates(inputs: np.ndarray, labels: np.ndarray, n_classes: int, para
         `np.ndarray` of shape `(K,)`, float64: ``lambda_k``.
     """
     acts, pres = [np.asarray(inputs, dtype=np.float32)], []
-    for weight, bias in params[:-1]:
+    for weight, bias in params[:-1]:  # the output layer's forward pass is not needed
         pres.append(acts[-1] @ weight + bias)
         acts.append(np.maximum(pres[-1], 0.0))
-    n_out = params[-1][0].shape[1]
-    delta = np.ones((inputs.shape[0], n_out), dtype=np.float32)
-    sq_norm = np.zeros(inputs.shape[0])
-    for layer in range(len(params) - 1, -1, -1):
-        delta_sq = np.square(delta, dtype=np.float64).sum(axis=1)
-        a_sq = np.square(acts[layer], dtype=np.float64).sum(axis=1)
-        sq_norm += (a_sq + 1.0) * delta_sq  # weight and bias gradients of this layer
+    last_weight = params[-1][0]
+    # The output signal is all ones: the output layer's ||delta||^2 is n_out, and the signal it sends back,
+    # ones @ W^T, is the same row vector (W's row sums) for every sample, so it needs no GEMM.
+    sq_norm = (_row_sq_norms(acts[-1]) + 1.0) * last_weight.shape[1]
+    delta = np.broadcast_to(last_weight.sum(axis=1), acts[-1].shape)
+    for layer in range(len(params) - 2, -1, -1):
+        delta = delta * (pres[layer] > 0)
+        sq_norm += (_row_sq_norms(acts[layer]) + 1.0) * _row_sq_norms(delta)  # weight and bias gradients
         if layer:
-            delta = (delta @ params[layer][0].T) * (pres[layer - 1] > 0)
+            delta = delta @ params[layer][0].T
     return np.bincount(labels, weights=sq_norm, minlength=n_classes) / np.bincount(labels, minlength=n_classes)
 
 
@@ -182,8 +187,8 @@ def _rate_sample(order_key: np.ndarray, labels: np.ndarray, per_class: int) -> n
 
 
 def _head_inputs(x_rows: np.ndarray, moments, scaling: str) -> np.ndarray:
-    if scaling == "standardize":
-        return (x_rows - moments.mean) / moments.scale
+    if scaling == "standardize":  # in the input's float type: the head runs in float32 anyway
+        return (x_rows - moments.mean.astype(x_rows.dtype)) / moments.scale.astype(x_rows.dtype)
     if scaling == "l2":
         return x_rows / np.maximum(np.linalg.norm(x_rows, axis=1, keepdims=True), np.finfo(float).tiny)
     return np.asarray(x_rows, dtype=np.float64)
@@ -311,7 +316,7 @@ def lead_score(
     x, y, n_classes = check_scorer_inputs(raw, labels, scorer="lead", min_samples_per_class=min_per_class, dtype=dtype)
 
     # The probe always sees standardised features (folded into its algebra): its penalty is then scale-free.
-    moments = feature_moments(x, standardize=True)
+    moments = feature_moments(x)
     # Content-based key: folds and rate samples do not depend on the row order of the input.
     order_key = standardized_matvec(x, moments, np.random.default_rng([opts.seed, 0]).standard_normal(x.shape[1]))
     p0 = initial_probabilities(x, y, n_classes, opts, moments=moments, order_key=order_key)
