@@ -131,7 +131,8 @@ def test_chunked_float32_statistics_match_float64_refits(monkeypatch, cv):
     x = (x * np.array([1.0, 30.0, 0.5, 2.0, 1.0]) + 1000.0).astype(np.float32)
     x64 = x.astype(np.float64)
     moments = feature_moments(x)
-    assert moments.mean == pytest.approx(x64.mean(axis=0), rel=1e-9)
+    assert moments.mean == pytest.approx(x64.mean(axis=0), rel=1e-7)  # rounded to float32: centring is exact
+    assert np.array_equal(moments.mean.astype(np.float32), moments.mean)
     assert moments.scale == pytest.approx(x64.std(axis=0), rel=1e-5)
     key = standardized_matvec(x64, feature_moments(x64), np.ones(5))
     fast = ridge_ovr_decision(x, y, 3, cv=cv, reg=0.3, moments=moments, order_key=key)
@@ -140,7 +141,7 @@ def test_chunked_float32_statistics_match_float64_refits(monkeypatch, cv):
     targets = np.where(np.eye(3)[y] > 0, 1.0, -1.0)
     if cv == 0:  # the float64 path itself against the independent per-class formulation
         assert exact == pytest.approx(_naive_ridge(z, targets, z, _relative_penalty(z, 0.3)), abs=1e-8)
-    assert fast == pytest.approx(exact, abs=1e-4)
+    assert fast == pytest.approx(exact, abs=1e-5)
 
 
 # ---------------------------------------------------------------- limits in t

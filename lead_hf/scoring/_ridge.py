@@ -60,7 +60,9 @@ def feature_moments(x: np.ndarray) -> FeatureMoments:
     correction = deviation / n
     std = np.sqrt(np.maximum(sq / n - correction**2, 0.0))
     # Dead units (constant columns) carry no information; scale 1 keeps them at exactly 0.
-    return FeatureMoments(shift + correction, np.where(std > 1e-12 * max(std.max(), 1.0), std, 1.0))
+    # The mean is rounded to the input's float type, so chunks centred in that type are centred exactly on it.
+    mean = (shift + correction).astype(x.dtype).astype(np.float64)
+    return FeatureMoments(mean, np.where(std > 1e-12 * max(std.max(), 1.0), std, 1.0))
 
 
 def standardized_matvec(x: np.ndarray, moments: FeatureMoments, vector: np.ndarray) -> np.ndarray:
@@ -96,63 +98,77 @@ def stratified_folds(order_key: np.ndarray, labels: np.ndarray, n_folds: int) ->
 
 
 def _solve(gram_c: np.ndarray, cross_c: np.ndarray, reg: float) -> tuple[np.ndarray, tuple]:
-    """Ridge weights (D, K) for a centred Gram and cross-product; the penalty is relative to trace/D."""
+    """Ridge weights (D, K) from the upper triangle of a centred Gram and the cross-product; the penalty
+    is relative to trace/D."""
     d = gram_c.shape[0]
     alpha = reg * max(np.trace(gram_c) / d, np.finfo(float).tiny)
-    factor = cho_factor(gram_c + alpha * np.eye(d), lower=True, check_finite=False)
+    factor = cho_factor(gram_c + alpha * np.eye(d), lower=False, check_finite=False)  # reads the upper triangle
     return cho_solve(factor, cross_c, check_finite=False), factor
 
 
-def _group_stats(x, targets, index, moments):
-    """Gram, column sums, X^T Y of the standardised rows ``index`` (all rows if None) and target sums, float64.
+def _centred_chunks(x: np.ndarray, index: np.ndarray | None, shift: np.ndarray, spare_columns: int = 0):
+    """Yield ``(part, block)`` over the rows ``index`` of x (all rows if None) by chunks: ``block[:, :D]`` holds
+    ``x[rows] - shift`` in the input's float type, in one reused buffer with ``spare_columns`` more columns.
 
-    Each chunk is centred into one reused buffer ``[Xc | Y | 1]`` in the input's float type (float32 keeps
-    single-precision BLAS), so one syrk gives the Gram, the cross-product and the column sums together;
-    the column scaling is applied to the float64 sums afterwards: ``Z^T Z = S^-1 (Xc^T Xc) S^-1``.
+    Centring before any product keeps float32 exact enough when a column's mean is large against its spread.
     """
-    n_rows = x.shape[0] if index is None else index.size
+    n_rows, d = (x.shape[0] if index is None else index.size), x.shape[1]
+    buffer = np.empty((min(CHUNK_ROWS, n_rows), d + spare_columns), dtype=x.dtype)
+    for part in _chunks(n_rows, CHUNK_ROWS):
+        block = buffer[: part.stop - part.start]
+        if index is None:
+            np.subtract(x[part], shift, out=block[:, :d])
+        else:  # gather the rows straight into the buffer
+            np.take(x, index[part], axis=0, out=block[:, :d], mode="clip")
+            block[:, :d] -= shift
+        yield part, block
+
+
+def _augmented_sums(x: np.ndarray, targets: np.ndarray, index: np.ndarray | None, shift: np.ndarray) -> np.ndarray:
+    """Upper triangle of ``M = A^T A`` (float64) for ``A = [x - shift | targets | 1]`` over the rows ``index``
+    (all rows if None): the Gram, the cross-product with the targets and the column sums in one matrix.
+
+    One syrk per chunk accumulates it in place in the input's float type (float32 keeps single-precision
+    BLAS); runs of ``FLUSH_CHUNKS`` chunks are summed in that type, then flushed to float64. Sums of row
+    groups add up, so the sums of a training set are those of all rows minus those of the held-out fold.
+    """
     d, k = x.shape[1], targets.shape[1]
-    buffer = np.empty((min(CHUNK_ROWS, n_rows), d + k + 1), dtype=x.dtype)
-    buffer[:, -1] = 1.0
-    shift = moments.mean.astype(x.dtype)
-    # BLAS accumulates in place (upper triangle only), in bounded single-precision runs flushed to float64.
     partial = np.zeros((d + k + 1,) * 2, dtype=x.dtype, order="F")
     total = np.zeros(partial.shape)
     syrk = blas.ssyrk if x.dtype == np.float32 else blas.dsyrk
-    for i, part in enumerate(_chunks(n_rows, CHUNK_ROWS)):
-        rows = part if index is None else index[part]
-        block = buffer[: part.stop - part.start]
-        np.subtract(x[rows], shift, out=block[:, :d])
-        block[:, d:-1] = targets[rows]
+    for i, (part, block) in enumerate(_centred_chunks(x, index, shift, spare_columns=k + 1)):
+        block[:, d:-1] = targets[part] if index is None else targets[index[part]]
+        block[:, -1] = 1.0
         partial = syrk(1.0, block.T, beta=1.0, c=partial, trans=0, overwrite_c=1)  # block.T: no copy
         if (i + 1) % FLUSH_CHUNKS == 0:
             total += partial
             partial[:] = 0.0
-    total += partial
+    return total + partial
+
+
+def _fit(sums: np.ndarray, n_rows: int, moments: FeatureMoments, reg: float):
+    """Ridge with an unpenalised bias on the standardised features, from the augmented sums of a row group
+    (see :func:`_augmented_sums`, shifted by ``moments.mean``): centre on the group's own mean, scale the
+    columns (``Z^T Z = S^-1 Xc^T Xc S^-1``), solve. Returns weights (D, K) and bias (K,) in standardised
+    units, and the Cholesky factor."""
+    d = moments.mean.size
     inv_scale = 1.0 / moments.scale
-    gram = total[:d, :d]
-    gram += np.triu(gram, 1).T
-    gram *= np.outer(inv_scale, inv_scale)
-    cross = total[:d, d:] * inv_scale[:, None]
-    target_sums = total[d:-1, -1]
-    return gram, cross[:, -1], cross[:, :-1], target_sums, n_rows
-
-
-def _fit(gram, col_sum, cross, y_sum, n, reg):
-    """Ridge with an unpenalised bias from raw sums: centre the statistics, then solve."""
-    mean = col_sum / n
-    y_mean = y_sum / n
-    gram_c = gram - n * np.outer(mean, mean)
-    cross_c = cross - n * np.outer(mean, y_mean)
+    mean, y_mean = sums[:d, -1] / n_rows, sums[d:-1, -1] / n_rows
+    gram_c = (sums[:d, :d] - n_rows * np.outer(mean, mean)) * np.outer(inv_scale, inv_scale)
+    cross_c = (sums[:d, d:-1] - n_rows * np.outer(mean, y_mean)) * inv_scale[:, None]
     weights, factor = _solve(gram_c, cross_c, reg)
-    return weights, y_mean - mean @ weights, factor
+    return weights, y_mean - (mean * inv_scale) @ weights, factor
 
 
-def _predict(x, rows, moments, weights, bias):
-    # (x - mu) / s @ W == x @ (W / s) - mu @ (W / s): no standardised copy of x is needed.
-    w = weights / moments.scale[:, None]
-    # In the input's float type: float32 features keep a single-precision GEMM (values are O(1)).
-    return x[rows] @ w.astype(x.dtype) - (moments.mean @ w - bias)
+def _predict(x: np.ndarray, index: np.ndarray | None, shift: np.ndarray, moments: FeatureMoments, weights, bias):
+    """Decision values (rows, K), float64, of the rows ``index`` (all rows if None) for weights and bias in
+    standardised units: ``(x - mean) / s @ W + b == (x - mean) @ (W / s) + b``, one GEMM per centred chunk
+    in the input's float type."""
+    scaled = (weights / moments.scale[:, None]).astype(x.dtype)
+    out = np.empty((x.shape[0] if index is None else index.size, weights.shape[1]))
+    for part, block in _centred_chunks(x, index, shift):
+        out[part] = block @ scaled
+    return out + bias
 
 
 def ridge_ovr_decision(
@@ -183,9 +199,10 @@ def ridge_ovr_decision(
     """
     targets = ovr_targets(labels, n_classes)
     n = x.shape[0]
+    shift = moments.mean.astype(x.dtype)  # exact: feature_moments rounds the mean to the input's float type
     if cv == 0 or cv == "loo":
-        weights, bias, factor = _fit(*_group_stats(x, targets, None, moments), reg)
-        out = _predict(x, slice(None), moments, weights, bias)  # one GEMM over the rows, no copy of x
+        weights, bias, factor = _fit(_augmented_sums(x, targets, None, shift), n, moments, reg)
+        out = _predict(x, None, shift, moments, weights, bias)
         if cv == "loo":
             # Exact LOO for ridge with an unpenalised bias: h_ii = 1/n + z_i^T (C + aI)^-1 z_i (centred z),
             # and the held-out prediction is (yhat_i - h_ii y_i) / (1 - h_ii).
@@ -196,12 +213,11 @@ def ridge_ovr_decision(
         return out
     out = np.empty((n, n_classes))
     folds = stratified_folds(order_key, labels, cv)
-    stats = [_group_stats(x, targets, np.flatnonzero(folds == f), moments) for f in range(cv)]
-    total = [sum(s[i] for s in stats) for i in range(5)]
-    for f, held_out in enumerate(stats):
-        train = [t - h for t, h in zip(total, held_out, strict=True)]  # training Gram = full Gram - fold Gram
-        weights, bias, _ = _fit(*train, reg)
-        index = np.flatnonzero(folds == f)
-        for part in _chunks(index.size, CHUNK_ROWS):
-            out[index[part]] = _predict(x, index[part], moments, weights, bias)
+    fold_rows = [np.flatnonzero(folds == f) for f in range(cv)]
+    fold_sums = [_augmented_sums(x, targets, rows, shift) for rows in fold_rows]
+    all_sums = sum(fold_sums)
+    for rows, held_out in zip(fold_rows, fold_sums, strict=True):
+        # The training sums are all sums minus the held-out fold's: no pass over the training rows.
+        weights, bias, _ = _fit(all_sums - held_out, n - rows.size, moments, reg)
+        out[rows] = _predict(x, rows, shift, moments, weights, bias)
     return out
