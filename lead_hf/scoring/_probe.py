@@ -140,7 +140,7 @@ def _platt_parameters(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if stride > 1:
         rows = slice(None, None, stride)
         start = _platt_newton(np.ravel(values[rows]), *targets(values[rows], labels[rows]), start, tol=1e-8)
-    return _platt_newton(values.ravel(), *targets(values, labels), start, tol=1e-12)
+    return _platt_newton(values.ravel(), *targets(values, labels), start, tol=1e-10)
 
 
 def _softmax_temperature(values: np.ndarray, labels: np.ndarray) -> float:
