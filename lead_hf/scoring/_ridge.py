@@ -59,9 +59,9 @@ def feature_moments(x: np.ndarray) -> FeatureMoments:
         sq += _column_sums(np.square(centred, out=centred))
     correction = deviation / n
     std = np.sqrt(np.maximum(sq / n - correction**2, 0.0))
-    # Dead units (constant columns) carry no information; scale 1 keeps them at exactly 0.
     # The mean is rounded to the input's float type, so chunks centred in that type are centred exactly on it.
     mean = (shift + correction).astype(x.dtype).astype(np.float64)
+    # Dead units (constant columns) carry no information; scale 1 keeps them at exactly 0.
     return FeatureMoments(mean, np.where(std > 1e-12 * max(std.max(), 1.0), std, 1.0))
 
 
