@@ -86,6 +86,9 @@ VALID_ENV = [
     ({"LEAD_HF_SPACE_MAX_SAMPLES_PER_CLASS": " 20 ", "LEAD_HF_SPACE_TIMEOUT_S": "2.5"},
      SpaceLimits(max_samples_per_class=20, timeout_s=2.5)),
     ({"LEAD_HF_SPACE_MAX_MODELS": ""}, SpaceLimits()),  # empty means unset
+    ({"SPACE_ID": "org/lead"}, SpaceLimits(allow_local_paths=False)),  # on a Space: no local folders
+    ({"SPACE_ID": "org/lead", "LEAD_HF_SPACE_ALLOW_LOCAL_PATHS": "Yes"}, SpaceLimits()),
+    ({"LEAD_HF_SPACE_ALLOW_LOCAL_PATHS": "0"}, SpaceLimits(allow_local_paths=False)),
 ]  # fmt: skip
 NOT_VALID_ENV = [
     {"LEAD_HF_SPACE_MAX_MODELS": "0"},  # not positive
@@ -107,9 +110,16 @@ def test_limits_from_env_refuses_bad_values(environ):
         SpaceLimits.from_env(environ)
 
 
+def test_local_path_flag_refuses_values_that_are_not_yes_or_no():
+    with pytest.raises(ValueError, match=r"LEAD_HF_SPACE_ALLOW_LOCAL_PATHS='maybe' is not a yes/no flag"):
+        SpaceLimits.from_env({"LEAD_HF_SPACE_ALLOW_LOCAL_PATHS": "maybe"})
+
+
 def test_limits_are_shown_on_the_page():
     text = SpaceLimits(max_models=4, max_samples_per_class=10, timeout_s=30).markdown()
     assert "**4 models**" in text and "**10 images per class**" in text and "**30 s**" in text
+    assert "local folders are accepted" in text
+    assert "local folders are refused" in SpaceLimits(allow_local_paths=False).markdown()
 
 
 def test_parse_model_list():
@@ -211,6 +221,22 @@ def test_rank_a_local_imagefolder(space, zoo):
     )
     assert sorted(table["model"]) == ["tiny-resnet", "tiny-vit"] and "ground_truth" not in table
     assert Path(plot).is_file() and "2 of 2 models ranked" in summary and "offline example" not in summary
+
+
+def test_a_public_space_refuses_local_folders_but_ranks_its_own_example(zoo):
+    images, good, _ = zoo
+    space = app.RankingSpace(
+        limits=SpaceLimits(max_models=3, max_samples_per_class=8, allow_local_paths=False),
+        load_example=lambda: _example(images, good),
+    )
+    with pytest.raises(gr.Error, match=r"does not read folders of its server \(model '.*tiny-resnet'\)"):
+        _rank(space, models=good[0])
+    with pytest.raises(gr.Error, match=r"does not read folders of its server \(dataset '\./images'\)"):
+        _rank(space, source=app.HUB_DATASET, dataset_id="./images", models="org/model")
+    with pytest.raises(gr.Error, match=r"Could not load 'no-such-user/no-such-dataset'"):  # a Hub id passes
+        _rank(space, source=app.HUB_DATASET, dataset_id="no-such-user/no-such-dataset", models="org/model")
+    table, *_, summary = _rank(space, scorers=["logme"])  # the example's models are the app's own folders
+    assert sorted(table["model"]) == ["tiny-resnet", "tiny-vit"] and "2 of 2 models ranked" in summary
 
 
 def test_time_limit_reports_the_models_left_out(zoo):

@@ -29,7 +29,7 @@ import pandas as pd
 import lead_hf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # Spaces runs app.py as a script; tests import it
-from space_limits import SpaceLimits
+from space_limits import ALLOW_LOCAL_PATHS_ENV, SpaceLimits
 
 OFFLINE_EXAMPLE = "Offline example (no download)"
 HUB_DATASET = "Hub dataset id or local imagefolder"
@@ -117,7 +117,7 @@ class RankingSpace:
         """
         scorers = self._check_scorers(scorers)
         samples = self._check_samples(samples_per_class)
-        models = self._check_models(parse_model_list(models_text))
+        models = self._check_models(self._check_local(parse_model_list(models_text), what="model"))
         first_use = dataset_source == OFFLINE_EXAMPLE and self._example is None
         progress(0.0, desc="Loading the offline example (built on first use: minutes)" if first_use else "Loading data")
         target = self._load_target(dataset_source, dataset_id, split, label_column, samples)
@@ -194,6 +194,17 @@ class RankingSpace:
             )
         return models
 
+    def _check_local(self, names: list[str], *, what: str) -> list[str]:
+        if self.limits.allow_local_paths:
+            return names
+        local = [name for name in names if _is_local_path(name)]
+        if local:
+            raise gr.Error(
+                f"This Space does not read folders of its server ({what} {local[0]!r}): enter a Hub id, or run "
+                f"the app on your own machine to use local folders ({ALLOW_LOCAL_PATHS_ENV}=1)."
+            )
+        return names
+
     def _load_target(
         self, source: str, dataset_id: str, split: str, label_column: str, samples: int
     ) -> _Target:
@@ -202,7 +213,7 @@ class RankingSpace:
             example = self.offline_example()
             data, name, split = example.dataset, "the offline example", "train"
         elif source == HUB_DATASET and dataset_id.strip():
-            data = name = dataset_id.strip()
+            data = name = self._check_local([dataset_id.strip()], what="dataset")[0]
         else:
             raise gr.Error(
                 "Enter a Hub dataset id (e.g. 'beans') or a local imagefolder, or pick the offline example."
@@ -273,6 +284,11 @@ def _summary(
             f"<details><summary>About the offline example</summary>\n\n{target.description}\n</details>"
         )
     return "\n\n".join(parts)
+
+
+def _is_local_path(name: str) -> bool:
+    """Whether lead-hf would read ``name`` from this machine: an absolute, home or dot path, or an existing one."""
+    return name.startswith((".", "~")) or os.path.isabs(name) or os.path.exists(name)
 
 
 def _display_name(model: str) -> str:
