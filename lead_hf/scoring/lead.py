@@ -269,9 +269,10 @@ def lead_score(
             ``P0`` is where fine-tuning starts on the training samples), ``k >= 2`` gives stratified
             k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
         reg (`float`, *optional*, defaults to `10.0`): L2 penalty of the probe in mean-loss form
-            (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance).
+            (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance). For
+            ``classifier="logistic"`` it weighs the mean cross-entropy (``+ reg / 2 ||W||^2``): pass about 1.
         prob_norm (`str`, *optional*, defaults to `"sigmoid"`): ``"sigmoid"`` (Platt-style: one sigmoid
-            per decision value, rows then normalised) or ``"softmax"``.
+            per decision value, with Platt's smoothed targets, rows then normalised) or ``"softmax"``.
         calibrate (`bool`, *optional*, defaults to `True`): fit the sigmoid's slope and offset or the
             softmax temperature to the labels (they rescale, never reorder, the decision values).
         rate_norm (`str`, *optional*, defaults to `"reference"`): ``"reference"`` divides the rates by the
