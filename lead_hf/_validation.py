@@ -7,13 +7,27 @@ how to fix it.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["check_features", "check_labels", "check_source_logits", "check_scorer_inputs"]
+__all__ = [
+    "check_features",
+    "check_labels",
+    "check_source_logits",
+    "check_scorer_inputs",
+    "check_number_option",
+    "check_int_option",
+    "check_choice_option",
+    "check_bool_option",
+    "refuse_unknown_options",
+]
 
 
 def _prefix(scorer: str | None) -> str:
@@ -196,3 +210,93 @@ def check_scorer_inputs(
         labels, n_samples=x.shape[0], scorer=scorer, min_samples_per_class=min_samples_per_class
     )
     return x, y, int(classes.size)
+
+
+def _is_number(value: Any) -> bool:
+    # numbers.Real covers Python and numpy scalars; bools are numbers to Python but never a valid option value.
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_number_option(
+    value: Any,
+    *,
+    name: str,
+    scorer: str,
+    low: float | None = None,
+    low_inclusive: bool = False,
+    high: float | None = None,
+    allow_inf: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """Validate a real-valued option (Python or numpy scalar) and return it as a Python float.
+
+    Raises:
+        InvalidInputError: not a number, NaN, inf (unless ``allow_inf``) or outside the bounds.
+    """
+    if value is None and allow_none:
+        return None
+    bounds = "" if low is None else f" {'>=' if low_inclusive else '>'} {low:g}"
+    bounds += "" if high is None else f"{' and' if bounds else ''} <= {high:g}"
+    rule = f"a {'number' if allow_inf else 'finite number'}{bounds}{' or None' if allow_none else ''}"
+    if not _is_number(value) or np.isnan(value) or (np.isinf(value) and not allow_inf):
+        raise InvalidInputError(f"{scorer}: option {name!r} must be {rule}, got {value!r}.")
+    number = float(value)
+    if (low is not None and (number < low or (number == low and not low_inclusive))) or (high is not None and number > high):
+        raise InvalidInputError(f"{scorer}: option {name!r} must be {rule}, got {value!r}.")
+    return number
+
+
+def check_int_option(value: Any, *, name: str, scorer: str, low: int | None = None, allow_none: bool = False) -> int | None:
+    """Validate an integer option (Python or numpy integer, never a bool) and return it as a Python int.
+
+    Raises:
+        InvalidInputError: not an integer or below ``low``.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or (low is not None and value < low):
+        rule = "an int" + ("" if low is None else f" >= {low}") + (" or None" if allow_none else "")
+        raise InvalidInputError(f"{scorer}: option {name!r} must be {rule}, got {value!r}.")
+    return int(value)
+
+
+def check_choice_option(value: Any, *, name: str, scorer: str, choices: Sequence[str]) -> str:
+    """Validate a string option against its valid values.
+
+    Raises:
+        InvalidInputError: ``value`` is not one of ``choices``.
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidInputError(f"{scorer}: option {name!r} must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_bool_option(value: Any, *, name: str, scorer: str) -> bool:
+    """Validate a boolean option (``True``/``False`` or a numpy bool).
+
+    Raises:
+        InvalidInputError: any other value.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{scorer}: option {name!r} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def refuse_unknown_options(scorer: str) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Decorate a scorer ``fn(features, labels, *, source_logits=None, **keyword options)`` so that an unknown
+    keyword raises :class:`InvalidInputError` listing the valid options (Python would raise a bare TypeError)."""
+
+    def decorate(fn: Callable[..., float]) -> Callable[..., float]:
+        params = inspect.signature(fn).parameters.values()
+        valid = sorted(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "source_logits")
+
+        @functools.wraps(fn)
+        def checked(features: Any, labels: Any, **options: Any) -> float:
+            unknown = sorted(set(options) - set(valid) - {"source_logits"})
+            if unknown:
+                raise InvalidInputError(f"{scorer}: unknown option(s) {unknown}; valid options are {valid}.")
+            return fn(features, labels, **options)
+
+        return checked
+
+    return decorate

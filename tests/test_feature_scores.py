@@ -157,7 +157,7 @@ def test_gbc_floors_variances_of_constant_features():
     x, y = _problem(seed=8)
     x[:, 0] = 1.0
     assert np.isfinite(gbc_score(x, y, gaussian_type="diagonal", n_components=None))
-    with pytest.raises(InvalidInputError, match="gaussian_type must be one of"):
+    with pytest.raises(InvalidInputError, match="option 'gaussian_type' must be one of"):
         gbc_score(x, y, gaussian_type="full")
 
 

@@ -27,8 +27,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_scorer_inputs
-from ..errors import InvalidInputError
+from .._validation import (
+    check_choice_option,
+    check_int_option,
+    check_number_option,
+    check_scorer_inputs,
+    refuse_unknown_options,
+)
 from ._stats import class_means, one_hot, pca_project
 
 __all__ = ["gbc_score"]
@@ -36,6 +41,7 @@ __all__ = ["gbc_score"]
 GAUSSIAN_TYPES = ("spherical", "diagonal")
 
 
+@refuse_unknown_options("gbc")
 def gbc_score(
     features: Any,
     labels: Any,
@@ -62,12 +68,9 @@ def gbc_score(
     Raises:
         InvalidInputError: bad inputs or options, or fewer than 2 samples in a class.
     """
-    if gaussian_type not in GAUSSIAN_TYPES:
-        raise InvalidInputError(f"gbc: gaussian_type must be one of {GAUSSIAN_TYPES}, got {gaussian_type!r}.")
-    if n_components is not None and (not isinstance(n_components, int) or n_components < 1):
-        raise InvalidInputError(f"gbc: n_components must be a positive int or None, got {n_components!r}.")
-    if not min_variance > 0:
-        raise InvalidInputError(f"gbc: min_variance must be > 0, got {min_variance!r}.")
+    gaussian_type = check_choice_option(gaussian_type, name="gaussian_type", scorer="gbc", choices=GAUSSIAN_TYPES)
+    n_components = check_int_option(n_components, name="n_components", scorer="gbc", low=1, allow_none=True)
+    min_variance = check_number_option(min_variance, name="min_variance", scorer="gbc", low=0.0)
     x, y, n_classes = check_scorer_inputs(features, labels, scorer="gbc", min_samples_per_class=2)
     if n_components is not None and n_components < x.shape[1]:
         x = pca_project(x, n_components=n_components)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scorer_inputs
+from .._validation import check_number_option, check_scorer_inputs, refuse_unknown_options
 from ..errors import InvalidInputError
 from ._stats import class_means
 
@@ -58,6 +58,7 @@ def ledoit_wolf_shrinkage(centred: np.ndarray, covariance_eigenvalues: np.ndarra
     return min(b2, d2) / d2
 
 
+@refuse_unknown_options("hscore")
 def hscore(features: Any, labels: Any, *, source_logits: Any = None, rcond: float | None = None) -> float:
     """H-score ``tr(pinv(cov(f)) cov(E[f|y]))`` (higher is better).
 
@@ -75,8 +76,7 @@ def hscore(features: Any, labels: Any, *, source_logits: Any = None, rcond: floa
     Raises:
         InvalidInputError: bad inputs or a negative ``rcond``.
     """
-    if rcond is not None and not rcond >= 0:
-        raise InvalidInputError(f"hscore: rcond must be >= 0 or None, got {rcond!r}.")
+    rcond = check_number_option(rcond, name="rcond", scorer="hscore", low=0.0, low_inclusive=True, allow_none=True)
     _, evals, between = _covariance_spectrum(features, labels, "hscore")
     if rcond is None:
         rcond = evals.size * np.finfo(np.float64).eps
@@ -85,6 +85,7 @@ def hscore(features: Any, labels: Any, *, source_logits: Any = None, rcond: floa
     return float(np.sum(between[keep] / evals[keep]))
 
 
+@refuse_unknown_options("shrinkage_hscore")
 def shrinkage_hscore(features: Any, labels: Any, *, source_logits: Any = None) -> float:
     """H-score with the Ledoit-Wolf shrunk covariance ("H-alpha"; higher is better).
 

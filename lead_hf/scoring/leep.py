@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from .._validation import check_scorer_inputs, check_source_logits
+from .._validation import check_scorer_inputs, check_source_logits, refuse_unknown_options
 from ._stats import one_hot
 
 __all__ = ["leep_score", "leep_from_probabilities"]
@@ -34,6 +34,7 @@ def leep_from_probabilities(probabilities: np.ndarray, labels: np.ndarray, n_cla
     return float(np.mean(np.log(expected)))
 
 
+@refuse_unknown_options("leep")
 def leep_score(features: Any, labels: Any, *, source_logits: Any = None) -> float:
     """LEEP score of the pre-trained head on the target labels (higher is better, at most 0).
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scorer_inputs
-from ..errors import InvalidInputError
+from .._validation import check_int_option, check_number_option, check_scorer_inputs, refuse_unknown_options
 from ._stats import working_dtype
 
 __all__ = ["linear_probe_score"]
 
 
+@refuse_unknown_options("linear_probe")
 def linear_probe_score(
     features: Any,
     labels: Any,
@@ -50,10 +50,10 @@ def linear_probe_score(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if not isinstance(n_splits, int) or n_splits < 2:
-        raise InvalidInputError(f"linear_probe: n_splits must be an int >= 2, got {n_splits!r}.")
-    if not C > 0 or max_iter < 1:
-        raise InvalidInputError(f"linear_probe: C must be > 0 and max_iter >= 1, got C={C!r}, max_iter={max_iter!r}.")
+    n_splits = check_int_option(n_splits, name="n_splits", scorer="linear_probe", low=2)
+    C = check_number_option(C, name="C", scorer="linear_probe", low=0.0)
+    max_iter = check_int_option(max_iter, name="max_iter", scorer="linear_probe", low=1)
+    seed = check_int_option(seed, name="seed", scorer="linear_probe")
     # float32 input stays float32, as in the zoo baseline (float64 moves some accuracies by 1/N)
     x, y, _ = check_scorer_inputs(
         features, labels, scorer="linear_probe", min_samples_per_class=n_splits, dtype=working_dtype(features)

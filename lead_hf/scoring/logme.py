@@ -31,8 +31,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk
 
 from .._logging import get_logger
-from .._validation import check_scorer_inputs
-from ..errors import InvalidInputError
+from .._validation import check_int_option, check_number_option, check_scorer_inputs, refuse_unknown_options
 from ._stats import one_hot, working_dtype
 
 __all__ = ["logme_score"]
@@ -98,6 +97,7 @@ def _evidence_terms(t, beta, s, c2, null, n_eff):
     return gamma, np.maximum(m_sq, np.finfo(np.float64).tiny), residual, log_evidence
 
 
+@refuse_unknown_options("logme")
 def logme_score(
     features: Any,
     labels: Any,
@@ -133,11 +133,9 @@ def logme_score(
         >>> logme_score(good, y) > logme_score(rng.normal(size=(90, 16)), y)
         True
     """
-    if not tol > 0 or max_iter < 1 or chunk_rows < 1:
-        raise InvalidInputError(
-            f"logme: tol must be > 0 and max_iter, chunk_rows >= 1, got tol={tol!r}, "
-            f"max_iter={max_iter!r}, chunk_rows={chunk_rows!r}."
-        )
+    tol = check_number_option(tol, name="tol", scorer="logme", low=0.0)
+    max_iter = check_int_option(max_iter, name="max_iter", scorer="logme", low=1)
+    chunk_rows = check_int_option(chunk_rows, name="chunk_rows", scorer="logme", low=1)
     x, y, n_classes = check_scorer_inputs(features, labels, scorer="logme", dtype=working_dtype(features))
     n = x.shape[0]
     targets = one_hot(y, n_classes)

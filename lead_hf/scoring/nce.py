@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scorer_inputs, check_source_logits
+from .._validation import check_scorer_inputs, check_source_logits, refuse_unknown_options
 
 __all__ = ["nce_score"]
 
 
+@refuse_unknown_options("nce")
 def nce_score(features: Any, labels: Any, *, source_logits: Any = None) -> float:
     """NCE score of the pre-trained head's hard predictions (higher is better, at most 0).
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .._validation import check_scorer_inputs
+from .._validation import (
+    check_choice_option,
+    check_int_option,
+    check_number_option,
+    check_scorer_inputs,
+    refuse_unknown_options,
+)
 from ..errors import InvalidInputError
 from ._stats import pca_project
 from .leep import leep_from_probabilities
@@ -23,6 +29,7 @@ __all__ = ["nleep_score"]
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
+@refuse_unknown_options("nleep")
 def nleep_score(
     features: Any,
     labels: Any,
@@ -53,12 +60,10 @@ def nleep_score(
     """
     from sklearn.mixture import GaussianMixture  # lazy: a heavy import few scores need
 
-    if not isinstance(component_ratio, int) or component_ratio < 1:
-        raise InvalidInputError(f"nleep: component_ratio must be a positive int, got {component_ratio!r}.")
-    if not 0 < explained_variance <= 1:
-        raise InvalidInputError(f"nleep: explained_variance must be in (0, 1], got {explained_variance!r}.")
-    if covariance_type not in COVARIANCE_TYPES:
-        raise InvalidInputError(f"nleep: covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}.")
+    component_ratio = check_int_option(component_ratio, name="component_ratio", scorer="nleep", low=1)
+    explained_variance = check_number_option(explained_variance, name="explained_variance", scorer="nleep", low=0.0, high=1.0)
+    covariance_type = check_choice_option(covariance_type, name="covariance_type", scorer="nleep", choices=COVARIANCE_TYPES)
+    seed = check_int_option(seed, name="seed", scorer="nleep")
     x, y, n_classes = check_scorer_inputs(features, labels, scorer="nleep")
     n_components = component_ratio * n_classes
     if n_components > x.shape[0]:

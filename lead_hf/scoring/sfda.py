@@ -34,7 +34,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 from scipy.special import softmax
 
-from .._validation import check_scorer_inputs
+from .._validation import check_int_option, check_scorer_inputs, refuse_unknown_options
 from ..errors import InvalidInputError
 from ._stats import class_means, pca_project
 
@@ -68,6 +68,7 @@ def _lda_posteriors(x: np.ndarray, labels: np.ndarray, n_classes: int, shrinkage
     return softmax(logits, axis=1), shrinkage
 
 
+@refuse_unknown_options("sfda")
 def sfda_score(features: Any, labels: Any, *, source_logits: Any = None, n_components: int | None = None) -> float:
     """SFDA score (higher is better, in (0, 1]).
 
@@ -85,8 +86,7 @@ def sfda_score(features: Any, labels: Any, *, source_logits: Any = None, n_compo
     Raises:
         InvalidInputError: bad inputs or options, or fewer than 2 samples in a class.
     """
-    if n_components is not None and (not isinstance(n_components, int) or n_components < 1):
-        raise InvalidInputError(f"sfda: n_components must be a positive int or None, got {n_components!r}.")
+    n_components = check_int_option(n_components, name="n_components", scorer="sfda", low=1, allow_none=True)
     x, y, n_classes = check_scorer_inputs(features, labels, scorer="sfda", min_samples_per_class=2)
     if n_components is not None and n_components < x.shape[1]:
         x = pca_project(x, n_components=n_components)

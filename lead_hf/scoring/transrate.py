@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scorer_inputs
-from ..errors import InvalidInputError
+from .._validation import check_number_option, check_scorer_inputs, refuse_unknown_options
 
 __all__ = ["transrate_score", "coding_rate"]
 
@@ -36,6 +35,7 @@ def coding_rate(z: np.ndarray, eps: float) -> float:
     return float(np.sum(np.log(np.diag(np.linalg.cholesky(system)))))  # 1/2 logdet = sum log diag(L)
 
 
+@refuse_unknown_options("transrate")
 def transrate_score(features: Any, labels: Any, *, source_logits: Any = None, eps: float = 1e-4) -> float:
     """TransRate score (higher is better).
 
@@ -51,8 +51,7 @@ def transrate_score(features: Any, labels: Any, *, source_logits: Any = None, ep
     Raises:
         InvalidInputError: bad inputs, fewer than 2 samples in a class, or ``eps <= 0``.
     """
-    if not eps > 0:
-        raise InvalidInputError(f"transrate: eps must be > 0, got {eps!r}.")
+    eps = check_number_option(eps, name="eps", scorer="transrate", low=0.0)
     x, y, n_classes = check_scorer_inputs(features, labels, scorer="transrate", min_samples_per_class=2)
     z = x - x.mean(axis=0)
     n = z.shape[0]
