@@ -174,6 +174,46 @@ def _predict(x: np.ndarray, index: np.ndarray | None, shift: np.ndarray, moments
     return out + bias
 
 
+def _dual_fit_predict(gram: np.ndarray, targets: np.ndarray, train: np.ndarray, test: np.ndarray, reg: float, d: int):
+    """Ridge with an unpenalised bias in kernel form, from the Gram ``Z Z^T`` of standardised rows: the
+    training kernel centred on the training rows' mean, ``W = Zc^T (Kc + alpha I)^-1 (Y - mean)``; returns
+    the decision values of ``test`` (rows of the Gram) and the Cholesky factor with ``Kc``."""
+    kernel = gram[np.ix_(train, train)]
+    row_mean = kernel.mean(axis=1)
+    grand = row_mean.mean()
+    centred = kernel - row_mean[:, None] - row_mean[None, :] + grand  # (z_i - mu) . (z_j - mu)
+    y_mean = targets[train].mean(axis=0)
+    system = centred.copy()
+    system.flat[:: train.size + 1] += reg * max(np.trace(centred) / d, np.finfo(float).tiny)
+    factor = cho_factor(system, lower=False, overwrite_a=True, check_finite=False)
+    coef = cho_solve(factor, targets[train] - y_mean, check_finite=False)
+    cross = gram[np.ix_(test, train)]
+    cross_c = cross - cross.mean(axis=1)[:, None] - row_mean[None, :] + grand
+    return cross_c @ coef + y_mean, factor, centred
+
+
+def _dual_decision(x, targets, labels, *, cv, reg, moments, order_key) -> np.ndarray:
+    """:func:`ridge_ovr_decision` when D > N: the same ridge solved on the N x N Gram (O(N^2 D + N^3)
+    instead of O(N D^2 + D^3)); the penalty ``reg * trace / D`` is the same, as ``trace(Zc^T Zc) = trace(Kc)``."""
+    n, d = x.shape
+    z = _standardized(x, slice(None), moments)
+    gram = z @ z.T
+    every = np.arange(n)
+    if cv == 0 or cv == "loo":
+        out, factor, centred = _dual_fit_predict(gram, targets, every, every, reg, d)
+        if cv == "loo":
+            # Hat matrix of ridge with an unpenalised bias: 1/n + Kc (Kc + aI)^-1, diagonal only.
+            h = 1.0 / n + np.einsum("ij,ji->i", centred, cho_solve(factor, np.eye(n), check_finite=False))
+            out = (out - h[:, None] * targets) / (1.0 - h)[:, None]
+        return out
+    out = np.empty((n, targets.shape[1]))
+    folds = stratified_folds(order_key, labels, cv)
+    for f in range(cv):
+        test = np.flatnonzero(folds == f)
+        out[test] = _dual_fit_predict(gram, targets, np.flatnonzero(folds != f), test, reg, d)[0]
+    return out
+
+
 def ridge_ovr_decision(
     x: np.ndarray,
     labels: np.ndarray,
@@ -187,7 +227,8 @@ def ridge_ovr_decision(
     """Decision values (N, K) of a one-vs-rest least-squares SVM, in-sample or out-of-sample.
 
     Args:
-        x (`np.ndarray` of shape `(N, D)`): features (float32 or float64; never copied whole).
+        x (`np.ndarray` of shape `(N, D)`): features (float32 or float64; never copied whole when D <= N;
+            when D > N the N x N Gram of a standardised float64 copy is the smaller system).
         labels (`np.ndarray` of shape `(N,)`): classes ``0..K-1``.
         n_classes (`int`): K.
         cv (`int` or `"loo"`): 0 for in-sample values, ``k >= 2`` for stratified k-fold out-of-fold
@@ -201,7 +242,13 @@ def ridge_ovr_decision(
         `np.ndarray` of shape `(N, K)`, float64: decision values, +1-ish for the predicted class.
     """
     targets = ovr_targets(labels, n_classes)
-    n = x.shape[0]
+    solver = _dual_decision if x.shape[1] > x.shape[0] else _primal_decision  # the smaller system
+    return solver(x, targets, labels, cv=cv, reg=reg, moments=moments, order_key=order_key)
+
+
+def _primal_decision(x, targets, labels, *, cv, reg, moments, order_key) -> np.ndarray:
+    """:func:`ridge_ovr_decision` on the D x D system, from chunked sums (never a copy of ``x``)."""
+    n, n_classes = x.shape[0], targets.shape[1]
     shift = moments.mean.astype(x.dtype)  # exact: feature_moments rounds the mean to the input's float type
     if cv == 0 or cv == "loo":
         weights, bias, factor = _fit(_augmented_sums(x, targets, None, shift), n, moments, reg)
