@@ -16,7 +16,15 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["ZooTask", "default_zoo_dir", "list_zoo_tasks", "load_ground_truth", "load_model_metadata", "load_zoo_task"]
+__all__ = [
+    "ZooTask",
+    "default_zoo_dir",
+    "list_zoo_tasks",
+    "load_ground_truth",
+    "load_model_metadata",
+    "load_zoo_task",
+    "merge_zoo_tasks",
+]
 
 ZOO_ENV_VAR = "LEAD_HF_ZOO_DIR"
 
@@ -36,11 +44,12 @@ class ZooTask:
         return sorted(self.features)
 
 
-def default_zoo_dir() -> Path | None:
-    """``$LEAD_HF_ZOO_DIR``, else ``../shared/zoo`` beside a source checkout; ``None`` when absent."""
-    env = os.environ.get(ZOO_ENV_VAR)
+def default_zoo_dir(name: str = "zoo") -> Path | None:
+    """The zoo folder ``name`` (``"zoo"`` or ``"zoo2"``, the second pool): for ``"zoo"`` ``$LEAD_HF_ZOO_DIR``
+    first, else ``../shared/<name>`` beside a source checkout; ``None`` when absent."""
+    env = os.environ.get(ZOO_ENV_VAR) if name == "zoo" else None
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "zoo")
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / name)
     return next((c for c in candidates if (c / "ground_truth.json").is_file()), None)
 
 
@@ -55,9 +64,11 @@ def _zoo_path(zoo_dir: str | os.PathLike | None) -> Path:
 
 
 def load_ground_truth(zoo_dir: str | os.PathLike | None = None) -> dict[str, dict[str, float]]:
-    """``{task: {model: accuracy}}`` without the ``_``-prefixed metadata keys."""
+    """``{task: {model: accuracy}}`` without the ``_``-prefixed metadata keys. Accepts both zoo layouts:
+    ``{task: {model: accuracy}}`` and ``{task: {model: {"test_acc": accuracy, ...}}}`` (the second pool)."""
     raw = json.loads((_zoo_path(zoo_dir) / "ground_truth.json").read_text())
-    return {task: {m: float(a) for m, a in accs.items()} for task, accs in raw.items() if not task.startswith("_")}
+    return {task: {m: float(a["test_acc"] if isinstance(a, dict) else a) for m, a in accs.items()}
+            for task, accs in raw.items() if not task.startswith("_")}
 
 
 def load_model_metadata(zoo_dir: str | os.PathLike | None = None) -> dict[str, dict]:
@@ -89,6 +100,26 @@ def load_zoo_task(task: str, zoo_dir: str | os.PathLike | None = None) -> ZooTas
             elif not np.array_equal(labels, z["labels"]):
                 raise InvalidInputError(f"Zoo task {task!r}: labels of {model!r} differ from the other models'.")
     return ZooTask(task, features, logits, labels, truth[task])
+
+
+def merge_zoo_tasks(tasks: list[ZooTask]) -> ZooTask:
+    """One pool from the same task of several zoos (same images and labels, e.g. ``zoo`` and ``zoo2``).
+
+    Raises:
+        InvalidInputError: different task names or labels, or a model present in two zoos.
+    """
+    first = tasks[0]
+    merged = ZooTask(first.name, {}, {}, first.labels, {})
+    for task in tasks:
+        if task.name != first.name or not np.array_equal(task.labels, first.labels):
+            raise InvalidInputError(f"Cannot merge zoo task {task.name!r} into {first.name!r}: tasks and labels must match.")
+        clash = sorted(set(task.features) & set(merged.features))
+        if clash:
+            raise InvalidInputError(f"Zoo task {first.name!r}: models {clash} appear in two zoos; rename one.")
+        merged.features.update(task.features)
+        merged.logits.update(task.logits)
+        merged.accuracy.update(task.accuracy)
+    return merged
 
 
 def __getattr__(name: str):

@@ -7,10 +7,19 @@ import torch
 from lead_hf.energy import initial_energy
 from lead_hf.errors import InvalidInputError
 from lead_hf.scoring import _ridge
-from lead_hf.scoring._ridge import feature_moments, ridge_ovr_decision, standardized_matvec, stratified_folds
+from lead_hf.scoring._ridge import (
+    _dual_decision,
+    _primal_decision,
+    feature_moments,
+    ovr_targets,
+    ridge_ovr_decision,
+    standardized_matvec,
+    stratified_folds,
+)
 from lead_hf.scoring.lead import CHOICES, LeadResult, _head_parameters, class_ntk_rates, lead_score
 
 SMALL_HEAD = {"head_widths": (32, 48)}
+NTK = {"rate": "ntk", **SMALL_HEAD}  # the paper's NTK rates on a small head
 
 
 def _blobs(n_per_class=12, n_classes=3, dim=6, seed=0, shift=1.5):
@@ -108,6 +117,20 @@ def test_batched_ridge_out_of_fold_equals_per_fold_refit(seed):
     assert fast == pytest.approx(naive, abs=1e-8)
 
 
+@pytest.mark.parametrize("cv", [0, 3, "loo"])
+@pytest.mark.parametrize(("n_per_class", "dim"), [(13, 60), (10, 31), (20, 200)])
+def test_dual_gram_solution_equals_the_primal_one(cv, n_per_class, dim):
+    """D > N takes the N x N system: the same ridge, so the same decision values as the D x D one."""
+    x, y = _blobs(n_per_class=n_per_class, dim=dim, shift=2.0)
+    x = x + 5.0  # an offset the centring must remove
+    moments = feature_moments(x)
+    key = standardized_matvec(x, moments, np.random.default_rng(1).normal(size=dim))
+    args = (x, ovr_targets(y, 3), y)
+    dual = _dual_decision(*args, cv=cv, reg=3.0, moments=moments, order_key=key)
+    primal = _primal_decision(*args, cv=cv, reg=3.0, moments=moments, order_key=key)
+    np.testing.assert_allclose(dual, primal, atol=1e-10)
+
+
 def test_hat_matrix_leave_one_out_equals_refits():
     x, y, moments, key, z, targets = _probe_inputs()
     # Exact LOO of ridge at the full-data penalty and standardisation: N refits without row i.
@@ -154,13 +177,22 @@ def test_t_zero_gives_initial_probe_cross_entropy():
     assert np.all(details.decay == 1.0)
 
 
-def test_t_infinity_gives_the_same_floor_for_every_model():
+def test_t_infinity_gives_the_same_floor_for_every_model_with_ntk_rates():
     x, y = _blobs()
     noise = np.random.default_rng(5).normal(size=(y.size, 9))  # a useless model
     for form, floor in [("ce_direct", 0.0), ("ce_softmax", -np.log(np.e / (np.e + 2)))]:
-        good = lead_score(x, y, t=np.inf, score_form=form, **SMALL_HEAD)
-        bad = lead_score(noise, y, t=np.inf, score_form=form, **SMALL_HEAD)
+        good = lead_score(x, y, t=np.inf, score_form=form, **NTK)
+        bad = lead_score(noise, y, t=np.inf, score_form=form, **NTK)
         assert good == pytest.approx(-floor, abs=1e-12) and bad == pytest.approx(-floor, abs=1e-12)
+
+
+def test_t_infinity_with_transfer_rates_moves_only_what_the_features_carry():
+    x, y = _blobs()
+    assert lead_score(x, y, t=np.inf) == pytest.approx(0.0, abs=1e-12)  # every class carries information
+    # Features identical across classes carry none: every share is 0, P0 stays the prior, at any t.
+    constant = lead_score(np.ones((y.size, 4)), y, t=np.inf, return_details=True)
+    assert np.all(constant.class_rates == 0.0) and np.all(constant.decay == 1.0)
+    assert constant.score == pytest.approx(-np.log(3), rel=1e-9)
 
 
 def test_score_moves_monotonically_from_probe_to_labels_in_t():
@@ -171,13 +203,34 @@ def test_score_moves_monotonically_from_probe_to_labels_in_t():
 
 def test_evolved_outputs_follow_the_closed_form():
     x, y = _blobs(n_classes=4, dim=8)
-    d = lead_score(x, y, return_details=True, **SMALL_HEAD)
+    d = lead_score(x, y, return_details=True, **NTK)
     decay = np.exp(-d.class_rates / d.reference_rate)  # rate_norm="reference", eta = t = 1
     assert d.decay == pytest.approx(decay)
-    per_model = lead_score(x, y, rate_norm="per_model", return_details=True, **SMALL_HEAD)
+    per_model = lead_score(x, y, rate_norm="per_model", return_details=True, **NTK)
     assert per_model.decay == pytest.approx(np.exp(-d.class_rates / d.class_rates.mean()))
     p_true = d.initial_probabilities[np.arange(y.size), y]
     assert d.score == pytest.approx(np.mean(np.log((1 - decay[y]) + decay[y] * p_true)))
+    both = lead_score(x, y, rate="ntk_transfer", return_details=True, **SMALL_HEAD)
+    shares = lead_score(x, y, return_details=True)
+    assert both.class_rates == pytest.approx(d.class_rates * shares.class_rates)
+
+
+def test_transfer_rates_are_the_held_out_uncertainty_coefficients():
+    """U_k = 1 - CE_k / H_k, checked against a direct per-class loop on out-of-fold P0, unbalanced classes."""
+    x, y = _blobs(n_per_class=30, n_classes=3, dim=6, shift=1.0)
+    keep = np.r_[0:30, 30:50, 60:72]  # 30 / 20 / 12 samples
+    x, y = x[keep], y[keep]
+    d = lead_score(x, y, return_details=True)
+    assert d.reference_rate == 1.0 and d.options.cv == 5
+    expected = []
+    for k in range(3):
+        members = y == k
+        loss = -np.log(d.initial_probabilities[members, k]).mean()
+        expected.append(max(0.0, 1.0 - loss / -np.log(members.mean())))
+    assert d.class_rates == pytest.approx(expected, rel=1e-12)
+    assert d.decay == pytest.approx(np.exp(-np.array(expected)), rel=1e-12)
+    p_true = d.initial_probabilities[np.arange(y.size), y]
+    assert d.score == pytest.approx(np.mean(np.log((1 - d.decay[y]) + d.decay[y] * p_true)), rel=1e-12)
 
 
 # ---------------------------------------------------------------- invariances and determinism
@@ -201,9 +254,9 @@ def test_invariant_to_sample_order(options):
 
 def test_deterministic_given_seed_and_seed_matters():
     x, y = _blobs(n_per_class=15, dim=6, shift=0.8)
-    a = lead_score(x, y, seed=1, **SMALL_HEAD)
-    assert lead_score(x, y, seed=1, **SMALL_HEAD) == a
-    rates = [lead_score(x, y, seed=s, return_details=True, **SMALL_HEAD).class_rates for s in (1, 2)]
+    a = lead_score(x, y, seed=1, **NTK)
+    assert lead_score(x, y, seed=1, **NTK) == a
+    rates = [lead_score(x, y, seed=s, return_details=True, **NTK).class_rates for s in (1, 2)]
     assert not np.allclose(rates[0], rates[1])
 
 
@@ -234,7 +287,7 @@ ALL_VALUES = [(name, value) for name, values in CHOICES.items() for value in val
 @pytest.mark.parametrize(("name", "value"), ALL_VALUES)
 def test_every_option_value_gives_a_finite_score(name, value):
     x, y = _blobs()
-    options = {**SMALL_HEAD, name: value}
+    options = {**NTK, name: value}
     assert np.isfinite(lead_score(x, y, **options))
 
 
@@ -250,7 +303,12 @@ BAD_VALUES = [
     ("eta", 0.0, r"'eta' must be a finite number > 0"),
     ("reg", float("nan"), r"'reg' must be a finite number > 0"),
     ("samples_per_class", 0, r"'samples_per_class' must be an int >= 1"),
-    ("head_widths", (8, 0), r"'head_widths' must be a sequence of ints >= 1"),
+    ("head_widths", (8, 0), r"'head_widths' must be an int >= 1"),
+    ("head_widths", "wide", r"'head_widths' must be an int or a sequence of ints >= 1"),
+    ("reg", "x", r"'reg' must be a finite number > 0, got 'x'"),
+    ("rate", "fast", r"'rate' must be one of \['transfer', 'ntk', 'ntk_transfer'\]"),
+    ("preset", "fast", r"'preset' must be one of \['default', 'paper'\]"),
+    ("seed", -1, r"'seed' must be an int >= 0"),
     ("calibrate", "yes", r"'calibrate' must be True or False"),
     ("seed", 1.5, r"'seed' must be an int"),
     ("temperature", 2.0, r"unknown option\(s\) \['temperature'\]"),
@@ -272,6 +330,26 @@ def test_loo_needs_the_svm_probe_and_bad_inputs_raise():
         lead_score(np.where(np.eye(*x.shape) > 0, np.nan, x), y)
     with pytest.raises(InvalidInputError, match="at least 2 per class"):
         lead_score(x[:25], y[:25], cv=5)  # the last class keeps a single sample; 5-fold needs two
+
+
+NUMPY_SCALARS = {"reg": np.float32(3.0), "eta": np.float64(0.5), "t": np.float32(2.0), "cv": np.int64(3),
+                 "seed": np.int64(1), "samples_per_class": np.int32(4), "calibrate": np.bool_(True)}
+
+
+def test_numpy_scalars_are_accepted_as_their_python_values():
+    x, y = _blobs()
+    python = {name: value.item() for name, value in NUMPY_SCALARS.items()}
+    assert lead_score(x, y, **NUMPY_SCALARS, **NTK) == lead_score(x, y, **python, **NTK)
+    assert lead_score(x, y, head_widths=np.int64(16), rate="ntk") == lead_score(x, y, head_widths=(16,), rate="ntk")
+    assert lead_score(x, y, head_widths=5, rate="ntk") == lead_score(x, y, head_widths=[5], rate="ntk")
+
+
+def test_paper_preset_is_the_in_sample_probe_with_ntk_rates_and_options_override_it():
+    x, y = _blobs()
+    paper = lead_score(x, y, preset="paper", return_details=True, **SMALL_HEAD)
+    assert (paper.options.cv, paper.options.rate) == (0, "ntk")
+    assert paper.score == lead_score(x, y, cv=0, rate="ntk", **SMALL_HEAD)
+    assert lead_score(x, y, preset="paper", cv=5, **SMALL_HEAD) == lead_score(x, y, rate="ntk", **SMALL_HEAD)
 
 
 def test_return_details_agree_with_initial_energy_and_as_dict():

@@ -129,7 +129,7 @@ def test_compute_declares_exactly_the_scorer_options():
     parameters = inspect.signature(module.Lead._compute).parameters
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())  # evaluate's rule
     options = set(parameters) - {"self", "predictions", "references", "source_logits"}
-    assert options == set(LeadOptions.__dataclass_fields__)
+    assert options == set(LeadOptions.__dataclass_fields__) | {"preset"}
     assert all(parameters[name].default is None for name in options)
 
 

@@ -13,8 +13,8 @@ SCORERS = available_scorers()
 NEEDS_SOURCE_LOGITS = [name for name in SCORERS if scorer_info(name).needs_source_logits]
 # Scorers that estimate per-class statistics (a variance, a covariance, a held-out fold) and therefore
 # refuse a class with a single sample (found by running them); every other scorer must return a finite score.
-# LEAD's default in-sample probe (cv=0) fits a class of one; out-of-fold LEAD needs two (tests/test_lead.py).
-NEEDS_TWO_PER_CLASS = {"transrate", "gbc", "sfda", "linear_probe"}
+# LEAD's default out-of-fold probe needs two samples per class (its in-sample cv=0 fits a class of one).
+NEEDS_TWO_PER_CLASS = {"lead", "transrate", "gbc", "sfda", "linear_probe"}
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # overflow or 0/0 inside a scorer is a bug
 
@@ -32,8 +32,8 @@ def _data(seed: int = 0, *, separation: float = 1.5) -> tuple[np.ndarray, np.nda
     return features, labels, source_logits
 
 
-def _score(name, features, labels, source_logits):
-    return score(name, features, labels, source_logits=source_logits)
+def _score(name, features, labels, source_logits, **options):
+    return score(name, features, labels, source_logits=source_logits, **options)
 
 
 @functools.cache
@@ -168,8 +168,10 @@ def test_a_class_with_one_sample(name):
 
 @pytest.mark.parametrize("name", SCORERS)
 def test_unknown_option_is_refused(name):
-    with pytest.raises((TypeError, ValueError), match="bogus_option"):
+    with pytest.raises(lead_hf.InvalidInputError, match=rf"{name}: unknown option\(s\) \['bogus_option'\]; valid options are"):
         score(name, *_data()[:2], source_logits=_data()[2], bogus_option=1)
+    with pytest.raises(lead_hf.InvalidInputError, match="bogus_option"):  # the function itself, not only score()
+        get_scorer(name)(*_data()[:2], source_logits=_data()[2], bogus_option=1)
 
 
 def test_unknown_scorer_lists_the_valid_ones():
@@ -182,3 +184,31 @@ def test_unknown_scorer_lists_the_valid_ones():
 def test_every_public_name_resolves():
     for name in lead_hf.__all__:
         assert getattr(lead_hf, name) is not None, name
+
+
+# Every option of every baseline: a numpy scalar works as its Python value; a wrong type is a clear error.
+NUMERIC_OPTIONS = {
+    "logme": {"tol": 1e-9, "max_iter": 500},
+    "nleep": {"component_ratio": 2, "explained_variance": 0.9, "seed": 1},
+    "hscore": {"rcond": 1e-10},
+    "transrate": {"eps": 1e-3},
+    "gbc": {"n_components": 3, "min_variance": 1e-3},
+    "sfda": {"n_components": 3},
+    "linear_probe": {"n_splits": 3, "C": 0.5, "max_iter": 200, "seed": 1},
+    "lead": {"reg": 3.0, "eta": 0.5, "t": 2.0, "cv": 3, "seed": 1, "samples_per_class": 4},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_OPTIONS))
+def test_numpy_scalar_options_give_the_python_result(name):
+    options = NUMERIC_OPTIONS[name]
+    as_numpy = {k: (np.int64(v) if isinstance(v, int) else np.float32(v) if k != "tol" else np.float64(v))
+                for k, v in options.items()}
+    python = {k: v.item() for k, v in as_numpy.items()}  # float32(1e-3) is not 1e-3: compare like with like
+    assert _score(name, *_data(), **as_numpy) == _score(name, *_data(), **python)
+
+
+@pytest.mark.parametrize(("name", "option"), [(n, o) for n, opts in NUMERIC_OPTIONS.items() for o in opts])
+def test_a_string_option_value_is_a_clear_error(name, option):
+    with pytest.raises(lead_hf.InvalidInputError, match=rf"{name}: option '{option}' must be .*, got 'x'"):
+        _score(name, *_data(), **{option: "x"})

@@ -37,9 +37,10 @@ Args:
         the feature vectors, if known; they are then stored about twice as fast. Any width when omitted.
     source_logits (`array-like` of shape `(n_samples, n_source_classes)`, *optional*): logits of the
         model's pre-trained head, passed to ``compute`` (not ``add_batch``); LEAD itself does not use them.
-    classifier, cv, reg, prob_norm, calibrate, rate_norm, eta, feature_scaling, score_form, t,
+    preset, classifier, cv, reg, prob_norm, calibrate, rate, rate_norm, eta, feature_scaling, score_form, t,
     samples_per_class, head_widths, seed (*optional*): options of ``lead_hf.lead_score``, passed to
-        ``compute``; an option left at `None` keeps the scorer's default.
+        ``compute``; an option left at `None` keeps the scorer's default (``preset="paper"`` gives the
+        paper's in-sample probe and NTK rates).
 
 Returns:
     lead (`float`): the LEAD score, minus a cross-entropy (at most 0; higher is better). Compare it
@@ -47,8 +48,9 @@ Returns:
     energy0 (`float`): initial energy, mean L2 distance between one-hot labels and the probe's probabilities.
     loss0 (`float`): cross-entropy of the probe's probabilities.
     acc0 (`float`): accuracy of the probe, in [0, 1].
-    ...: the further diagnostics of ``lead_hf.LeadResult.as_dict()``, e.g. ``mean_rate``, the head's mean
-        per-class NTK rate.
+    ...: the further diagnostics of ``lead_hf.LeadResult.as_dict()``: ``mean_rate``, the mean per-class
+        rate (the held-out information share by default, the head's NTK rate with ``rate="ntk"``), and
+        ``relative_rate``, that mean over its scale.
 
 Examples:
     >>> import numpy as np
@@ -59,7 +61,7 @@ Examples:
     >>> features = (rng.normal(size=(60, 8)) + 2 * labels[:, None]).astype(np.float32)
     >>> for start in range(0, 60, 25):
     ...     lead_metric.add_batch(predictions=features[start:start + 25], references=labels[start:start + 25])
-    >>> results = lead_metric.compute(head_widths=(32,))
+    >>> results = lead_metric.compute()
     >>> {"lead", "energy0", "loss0", "acc0"} <= set(results)
     True
     >>> results["lead"] < 0
@@ -140,11 +142,13 @@ class Lead(evaluate.Metric):
         predictions,
         references,
         source_logits=None,
+        preset=None,
         classifier=None,
         cv=None,
         reg=None,
         prob_norm=None,
         calibrate=None,
+        rate=None,
         rate_norm=None,
         eta=None,
         feature_scaling=None,
@@ -155,11 +159,13 @@ class Lead(evaluate.Metric):
         seed=None,
     ):
         options = {
+            "preset": preset,
             "classifier": classifier,
             "cv": cv,
             "reg": reg,
             "prob_norm": prob_norm,
             "calibrate": calibrate,
+            "rate": rate,
             "rate_norm": rate_norm,
             "eta": eta,
             "feature_scaling": feature_scaling,

@@ -157,13 +157,17 @@ def _softmax_temperature(values: np.ndarray, labels: np.ndarray) -> float:
 def decision_to_probabilities(values: np.ndarray, labels: np.ndarray, *, prob_norm: str, calibrate: bool) -> np.ndarray:
     """Per-class probabilities (N, K) from decision values (N, K).
 
-    ``"sigmoid"``: squash each class's value with a sigmoid, then divide by the row sum (Platt-style);
+    ``"sigmoid"``: squash each class's value with a sigmoid, then divide by the row sum (Platt-style; a
+    fitted slope below 0 is clipped to 0);
     ``"softmax"``: softmax over the classes. With ``calibrate`` the sigmoid's slope/offset or the
     softmax temperature are fitted to the labels (two or one scalars: they rescale, never reorder).
     """
     if prob_norm == "sigmoid":
         slope, offset = _platt_parameters(values, labels) if calibrate else (1.0, 0.0)
-        p = expit(slope * values + offset)
+        # A negative slope would turn values that anti-correlate with the labels into confidence. Held-out
+        # values of a probe that memorised noise do anti-correlate (leaving a sample out moves its class away
+        # from it), so they are treated as what they are: no information (slope 0, uniform rows).
+        p = expit(max(slope, 0.0) * values + offset)
         return p / p.sum(axis=1, keepdims=True)
     temperature = _softmax_temperature(values, labels) if calibrate else 1.0
     return np.exp(log_softmax(values / temperature, axis=1))

@@ -1,18 +1,24 @@
-"""LEAD: logit-space evolution under the task head's neural tangent kernel.
+"""LEAD: logit-space evolution, scored on held-out outputs.
 
 Hu, Li, Tang, Liu, Hu and Duan, "LEAD: Exploring Logit Space Evolution for Model Selection",
-CVPR 2024. A linear probe on the frozen features gives initial class probabilities ``P0``; a randomly
-initialised MLP head defines an empirical NTK whose per-class mean eigenvalue ``lambda_k`` sets how
-fast the outputs of class k relax from ``P0`` to the labels under gradient flow,
-``F_t(x) = (1 - d_k) onehot(y) + d_k P0(x)`` with ``d_k = exp(-eta lambda_k t)``. The score is minus
-the cross-entropy of ``F_t``. Every point the paper leaves open is a keyword option; the defaults and
-the evidence behind them are in ``docs/LEAD_DEFAULTS.md``.
+CVPR 2024. A linear probe on the frozen features gives initial class probabilities ``P0``; the outputs of
+class k then relax towards the labels, ``F_t(x) = (1 - d_k) onehot(y) + d_k P0(x)`` with
+``d_k = exp(-eta r_k t)``, and the score is minus the cross-entropy of ``F_t``.
+
+The paper evaluates this on the training samples, with ``P0`` fitted on them and ``r_k`` the mean
+eigenvalue of a random head's NTK. Both parts reward capacity, not transfer: an in-sample probe memorises
+the labels when N is near D, and on standardised features the NTK rate is the share of non-constant
+feature columns (pure noise maximises it). The default therefore scores held-out outputs: ``P0`` is
+out-of-fold, and a held-out output relaxes at the rate of what the features carry to unseen samples of
+its class, the probe's held-out share of the label entropy. ``preset="paper"`` keeps the paper's
+configuration. The options and the evidence behind the defaults are in ``docs/LEAD_DEFAULTS.md``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,23 +26,33 @@ import numpy as np
 from scipy.special import log_softmax
 
 from .._logging import get_logger
-from .._validation import check_scorer_inputs
+from .._validation import (
+    check_bool_option,
+    check_choice_option,
+    check_int_option,
+    check_number_option,
+    check_scorer_inputs,
+)
 from ..energy import PROB_FLOOR, initial_energy
 from ..errors import InvalidInputError
 from ._probe import decision_to_probabilities, initial_decision_values
 from ._ridge import feature_moments, standardized_matvec
 
-__all__ = ["LeadOptions", "LeadResult", "lead_score", "class_ntk_rates"]
+__all__ = ["LeadOptions", "LeadResult", "PRESETS", "lead_score", "class_ntk_rates", "transfer_shares"]
 
 logger = get_logger(__name__)
 
 CHOICES = {
     "classifier": ("svm", "logistic"),
     "prob_norm": ("sigmoid", "softmax"),
+    "rate": ("transfer", "ntk", "ntk_transfer"),
     "rate_norm": ("reference", "per_model", "none"),
     "feature_scaling": ("standardize", "none", "l2"),
     "score_form": ("ce_direct", "ce_softmax"),
 }
+
+# Named configurations; explicit options override them. "paper" is the paper's: in-sample probe, NTK rate.
+PRESETS: dict[str, dict[str, Any]] = {"default": {}, "paper": {"cv": 0, "rate": "ntk"}}
 
 
 @dataclass(frozen=True)
@@ -44,10 +60,11 @@ class LeadOptions:
     """The LEAD configuration; see :func:`lead_score` for the meaning of each field."""
 
     classifier: str = "svm"
-    cv: int | str = 0
+    cv: int | str = 5
     reg: float = 10.0
     prob_norm: str = "sigmoid"
     calibrate: bool = True
+    rate: str = "transfer"
     rate_norm: str = "reference"
     eta: float = 1.0
     feature_scaling: str = "standardize"
@@ -58,33 +75,45 @@ class LeadOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        def normalise(name: str, value: Any) -> None:  # numpy scalars in, Python values stored
+            object.__setattr__(self, name, value)
+
         for name, valid in CHOICES.items():
-            value = getattr(self, name)
-            if value not in valid:
-                raise InvalidInputError(f"lead: option {name!r} must be one of {list(valid)}, got {value!r}.")
-        if not (self.cv == "loo" or (isinstance(self.cv, (int, np.integer)) and not isinstance(self.cv, bool)
-                                     and (self.cv == 0 or self.cv >= 2))):
-            raise InvalidInputError(
-                f"lead: option 'cv' must be 0 (in-sample), an int >= 2 (folds) or 'loo', got {self.cv!r}."
-            )
+            check_choice_option(getattr(self, name), name=name, scorer="lead", choices=valid)
+        cv = self.cv
+        folds = isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_)) and (cv == 0 or cv >= 2)
+        if not (folds or (isinstance(cv, str) and cv == "loo")):
+            raise InvalidInputError(f"lead: option 'cv' must be 0 (in-sample), an int >= 2 (folds) or 'loo', got {cv!r}.")
+        normalise("cv", int(cv) if folds else cv)
         if self.cv == "loo" and self.classifier != "svm":
             raise InvalidInputError("lead: option 'cv'='loo' needs classifier='svm' (exact hat-matrix LOO); use cv=5.")
-        for name in ("reg", "eta"):
-            if not (isinstance(getattr(self, name), (int, float)) and np.isfinite(getattr(self, name))
-                    and getattr(self, name) > 0):
-                raise InvalidInputError(f"lead: option {name!r} must be a finite number > 0, got {getattr(self, name)!r}.")
-        if not (isinstance(self.t, (int, float)) and self.t >= 0 and not np.isnan(self.t)):
-            raise InvalidInputError(f"lead: option 't' must be a number >= 0 (inf allowed), got {self.t!r}.")
-        if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
-            raise InvalidInputError(f"lead: option 'samples_per_class' must be an int >= 1, got {self.samples_per_class!r}.")
-        widths = tuple(self.head_widths)
-        if any(not isinstance(w, (int, np.integer)) or w < 1 for w in widths):
-            raise InvalidInputError(f"lead: option 'head_widths' must be a sequence of ints >= 1, got {self.head_widths!r}.")
-        object.__setattr__(self, "head_widths", tuple(int(w) for w in widths))
-        if not isinstance(self.calibrate, bool):
-            raise InvalidInputError(f"lead: option 'calibrate' must be True or False, got {self.calibrate!r}.")
-        if not isinstance(self.seed, (int, np.integer)):
-            raise InvalidInputError(f"lead: option 'seed' must be an int, got {self.seed!r}.")
+        normalise("reg", check_number_option(self.reg, name="reg", scorer="lead", low=0.0))
+        normalise("eta", check_number_option(self.eta, name="eta", scorer="lead", low=0.0))
+        normalise("t", check_number_option(self.t, name="t", scorer="lead", low=0.0, low_inclusive=True, allow_inf=True))
+        normalise("samples_per_class", check_int_option(self.samples_per_class, name="samples_per_class", scorer="lead", low=1))
+        normalise("calibrate", check_bool_option(self.calibrate, name="calibrate", scorer="lead"))
+        normalise("seed", check_int_option(self.seed, name="seed", scorer="lead", low=0))
+        widths = self.head_widths
+        if isinstance(widths, (int, np.integer)) and not isinstance(widths, (bool, np.bool_)):
+            widths = (widths,)  # one hidden layer
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+            raise InvalidInputError(f"lead: option 'head_widths' must be an int or a sequence of ints >= 1, got {widths!r}.")
+        normalise("head_widths", tuple(check_int_option(w, name="head_widths", scorer="lead", low=1) for w in widths))
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **options: Any) -> LeadOptions:
+        """The options of a named preset (see :data:`PRESETS`), with ``options`` overriding them.
+
+        Raises:
+            InvalidInputError: an unknown preset or option, or a bad option value.
+        """
+        check_choice_option(preset, name="preset", scorer="lead", choices=tuple(PRESETS))
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidInputError(
+                f"lead: unknown option(s) {unknown}; valid options are {sorted(cls.__dataclass_fields__)} and 'preset'."
+            )
+        return cls(**{**PRESETS[preset], **options})
 
 
 @dataclass(frozen=True)
@@ -95,10 +124,12 @@ class LeadResult:
         score (`float`): minus the cross-entropy of the evolved outputs (higher is better).
         energy0, loss0, acc0 (`float`): initial energy, cross-entropy and accuracy of ``P0``
             (Ren et al., ICLR 2023; see :func:`lead_hf.energy.initial_energy`).
-        class_rates (`np.ndarray` of shape `(K,)`): raw per-class mean NTK eigenvalues ``lambda_k``.
-        reference_rate (`float`): the same head's mean NTK eigenvalue on white inputs (the scale of
-            ``rate_norm="reference"``).
-        decay (`np.ndarray` of shape `(K,)`): ``d_k = exp(-eta * lambda_k / scale * t)``, the share of the
+        class_rates (`np.ndarray` of shape `(K,)`): the per-class rates ``r_k`` before scaling: the
+            held-out information shares ``U_k`` (``rate="transfer"``), the raw mean NTK eigenvalues
+            ``lambda_k`` (``"ntk"``) or their product (``"ntk_transfer"``).
+        reference_rate (`float`): the scale of the rates: 1 for ``"transfer"``, else the same head's mean
+            NTK eigenvalue on white inputs (the scale of ``rate_norm="reference"``).
+        decay (`np.ndarray` of shape `(K,)`): ``d_k = exp(-eta * r_k / scale * t)``, the share of the
             initial residual left at time t.
         initial_probabilities (`np.ndarray` of shape `(N, K)`): ``P0`` (classes in sorted label order).
         options (`LeadOptions`): the configuration used.
@@ -115,7 +146,8 @@ class LeadResult:
     options: LeadOptions = field(default_factory=LeadOptions)
 
     def as_dict(self) -> dict[str, float]:
-        """Plain floats for tables and JSON: ``lead``, ``energy0``, ``loss0``, ``acc0``, ``mean_rate``."""
+        """Plain floats for tables and JSON: ``lead``, ``energy0``, ``loss0``, ``acc0``, ``mean_rate`` and
+        ``relative_rate`` (the mean rate over its scale)."""
         return {
             "lead": float(self.score),
             "energy0": float(self.energy0),
@@ -217,8 +249,8 @@ REFERENCE_SAMPLES = 256  # white-noise inputs for the reference rate: its Monte-
 
 
 def head_class_rates(x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> tuple[np.ndarray, float]:
-    """Step 2: raw per-class NTK rates (K,) of the seeded random head on ``samples_per_class`` samples, and
-    the head's reference rate on white inputs (standard normal, or unit-norm for ``feature_scaling="l2"``)."""
+    """Raw per-class NTK rates (K,) of the seeded random head on ``samples_per_class`` samples, and the
+    head's reference rate on white inputs (standard normal, or unit-norm for ``feature_scaling="l2"``)."""
     sample = _rate_sample(order_key, y, opts.samples_per_class)
     rng = np.random.default_rng([opts.seed, 1])
     params = _head_parameters(x.shape[1], opts.head_widths, n_classes, rng)
@@ -230,13 +262,67 @@ def head_class_rates(x, y, n_classes: int, opts: LeadOptions, *, moments, order_
     return rates, float(reference)
 
 
+SHARE_ROUNDING = 1e-12  # shares at rounding level are no information (they would relax fully at t = inf)
+
+
+def transfer_shares(p0: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class share of the label entropy that the probe's outputs remove, ``U_k = 1 - CE_k / H_k``.
+
+    ``CE_k`` is the mean cross-entropy of ``P0`` over the samples of class k and ``H_k = -log(prior_k)``
+    what a prior-only prediction pays there. With out-of-fold ``P0`` this is Theil's uncertainty
+    coefficient of the held-out predictions, per class: 0 when the features tell nothing about unseen
+    samples of the class (clipped: worse than the prior is no information either), 1 when they tell all.
+
+    Returns:
+        `np.ndarray` of shape `(K,)`, float64, in [0, 1].
+    """
+    counts = np.bincount(labels, minlength=n_classes)
+    loss = -np.log(np.maximum(p0[np.arange(labels.shape[0]), labels], PROB_FLOOR))
+    class_loss = np.bincount(labels, weights=loss, minlength=n_classes) / counts
+    shares = np.clip(1.0 - class_loss / -np.log(counts / labels.shape[0]), 0.0, 1.0)
+    return np.where(shares > SHARE_ROUNDING, shares, 0.0)  # a prior-only P0 gives 0, not a rounding residue
+
+
+def evolution_rates(p0, x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> tuple[np.ndarray, float]:
+    """Step 2: per-class rates ``r_k`` (K,) and their scale, for ``opts.rate`` (see :func:`lead_score`)."""
+    if opts.rate == "transfer":
+        return transfer_shares(p0, y, n_classes), 1.0
+    rates, reference = head_class_rates(x, y, n_classes, opts, moments=moments, order_key=order_key)
+    if opts.rate == "ntk_transfer":
+        rates = rates * transfer_shares(p0, y, n_classes)
+    return rates, reference
+
+
 def evolved_score(
     p0: np.ndarray, labels: np.ndarray, rates: np.ndarray, reference_rate: float, opts: LeadOptions
 ) -> tuple[float, np.ndarray]:
-    """Score and per-class decay ``d_k`` from ``P0`` (N, K) and raw class rates (K,) under ``opts``."""
-    scale = {"reference": reference_rate, "per_model": rates.mean(), "none": 1.0}[opts.rate_norm]
-    decay = np.exp(-opts.eta * (rates / scale) * opts.t)  # rates > 0, so t = inf gives decay 0
+    """Step 3: score and per-class decay ``d_k`` from ``P0`` (N, K) and the rates (K,) under ``opts``."""
+    if opts.rate == "transfer":
+        scale = 1.0  # shares are already on the unit scale; rate_norm applies to NTK rates
+    else:
+        scale = {"reference": reference_rate, "per_model": rates.mean(), "none": 1.0}[opts.rate_norm]
+    relative = rates / scale if scale > 0 else np.zeros_like(rates)
+    decay = np.ones_like(relative)  # a zero rate never relaxes, even at t = inf
+    moving = relative > 0
+    decay[moving] = np.exp(-opts.eta * opts.t * relative[moving])
     return -_evolved_cross_entropy(p0, labels, decay, opts.score_form), decay
+
+
+SMALL_INPUT_VALUES = 1 << 24  # up to this many feature values (128 MiB in float64) LEAD works in float64
+SAFE_EXPONENT = {np.dtype(np.float32): 24, np.dtype(np.float64): 256}  # |x| in 2^(+-e): squares and sums stay finite
+
+
+def _working_features(x: np.ndarray) -> np.ndarray:
+    """The features in LEAD's working form: small inputs in float64 (rescaling the features then moves the
+    score by rounding only, ~1e-12), and values multiplied by a power of two, which is exact, when their
+    magnitude would overflow or underflow a square in the working precision (e.g. features x 1e18)."""
+    if x.dtype == np.float32 and x.size <= SMALL_INPUT_VALUES:
+        x = x.astype(np.float64)
+    peak = max(abs(float(x.max())), abs(float(x.min())))
+    exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
+    if abs(exponent) > SAFE_EXPONENT[x.dtype] or (exponent and x.dtype == np.float64 and x.size <= SMALL_INPUT_VALUES):
+        x = np.ldexp(x, -exponent)  # a new array in the same float type; the caller's is untouched
+    return x
 
 
 def lead_score(
@@ -245,51 +331,60 @@ def lead_score(
     *,
     source_logits: Any = None,
     return_details: bool = False,
+    preset: str = "default",
     **options: Any,
 ) -> float | LeadResult:
     """LEAD transferability score of one model's frozen features for a labelled target task.
 
-    Hu et al., "LEAD: Exploring Logit Space Evolution for Model Selection", CVPR 2024. Steps: (1) an
-    initial linear probe (one-vs-rest least-squares SVM, or logistic regression) gives decision values,
-    in-sample by default (as in the paper), normalised into probabilities ``P0``; (2) a random ReLU MLP head on the
-    (scaled) features gives per-class NTK rates ``lambda_k`` by the trace identity on
-    ``samples_per_class`` samples per class; (3) outputs evolve as
-    ``F_t = (1 - d_k) onehot(y) + d_k P0`` with ``d_k = exp(-eta * lambda_k / scale * t)``; (4) the
-    score is ``-CE(F_t, y)``. ``source_logits`` is accepted for the common scorer signature and unused.
+    Hu et al., "LEAD: Exploring Logit Space Evolution for Model Selection", CVPR 2024. Steps: (1) a linear
+    probe (one-vs-rest least-squares SVM, or logistic regression) gives decision values, out-of-fold by
+    default, turned into probabilities ``P0``; (2) each class gets a rate ``r_k``: by default the share of
+    the label entropy that ``P0`` removes on held-out samples of the class (``rate="transfer"``), or the
+    paper's mean eigenvalue of a random ReLU head's NTK (``"ntk"``); (3) outputs evolve as
+    ``F_t = (1 - d_k) onehot(y) + d_k P0`` with ``d_k = exp(-eta * r_k / scale * t)``; (4) the score is
+    ``-CE(F_t, y)``. Pure-noise features score as a prior-only guess, below any informative model.
+    ``source_logits`` is accepted for the common scorer signature and unused.
 
     Args:
-        features (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features. float32
-            input stays float32 (no float64 copy of the matrix is made); statistics are float64.
+        features (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features. Up to 2^24
+            values LEAD works on a float64 copy; larger float32 input stays float32 (no copy).
         labels (`array-like` of shape `(n_samples,)`): target labels (ints or strings; re-encoded).
         source_logits (`array-like`, *optional*): ignored.
         return_details (`bool`, *optional*): return a :class:`LeadResult` instead of the float.
+        preset (`str`, *optional*, defaults to `"default"`): ``"default"`` (held-out LEAD) or ``"paper"``
+            (the paper's configuration: ``cv=0``, ``rate="ntk"``); the options below override it.
         classifier (`str`, *optional*, defaults to `"svm"`): ``"svm"`` (least-squares one-vs-rest SVM,
             batched over classes) or ``"logistic"`` (multinomial, L-BFGS; small inputs only).
-        cv (`int` or `str`, *optional*, defaults to `0`): ``0`` fits and predicts in-sample (the paper:
-            ``P0`` is where fine-tuning starts on the training samples), ``k >= 2`` gives stratified
-            k-fold out-of-fold ``P0``, ``"loo"`` exact leave-one-out (svm).
+        cv (`int` or `str`, *optional*, defaults to `5`): ``k >= 2`` gives stratified k-fold out-of-fold
+            ``P0`` (every class needs 2 samples), ``"loo"`` exact leave-one-out (svm), ``0`` fits and predicts
+            in-sample (the paper; it rewards features that memorise, such as pure noise with N near D).
         reg (`float`, *optional*, defaults to `10.0`): L2 penalty of the probe in mean-loss form
             (``alpha = reg * trace(Z^T Z) / D``, i.e. relative to the mean feature variance). For
             ``classifier="logistic"`` it weighs the mean cross-entropy (``+ reg / 2 ||W||^2``): pass about 1.
         prob_norm (`str`, *optional*, defaults to `"sigmoid"`): ``"sigmoid"`` (Platt-style: one sigmoid
             per decision value, with Platt's smoothed targets, rows then normalised) or ``"softmax"``.
-        calibrate (`bool`, *optional*, defaults to `True`): fit the sigmoid's slope and offset or the
-            softmax temperature to the labels (they rescale, never reorder, the decision values).
-        rate_norm (`str`, *optional*, defaults to `"reference"`): ``"reference"`` divides the rates by the
-            same head's rate on white inputs (standard normal; unit-norm for ``"l2"``), a scale that depends
-            on D and the head only, so models stay comparable and the scorer stays a single-model function;
-            ``"per_model"`` divides by the model's own mean class rate (only class differences remain);
-            ``"none"`` uses ``eta * lambda_k`` as is.
+        calibrate (`bool`, *optional*, defaults to `True`): fit the sigmoid's slope (clipped at 0) and offset,
+            or the softmax temperature, to the labels (they rescale, never reorder, the decision values).
+        rate (`str`, *optional*, defaults to `"transfer"`): ``"transfer"``: ``r_k = U_k``, the held-out
+            information share of class k (:func:`transfer_shares`); ``"ntk"``: the mean NTK eigenvalue of the
+            head on ``samples_per_class`` samples of class k (trace identity); ``"ntk_transfer"``: their
+            product.
+        rate_norm (`str`, *optional*, defaults to `"reference"`): scale of NTK rates: ``"reference"`` divides
+            by the same head's rate on white inputs (standard normal; unit-norm for ``"l2"``), ``"per_model"``
+            by the model's own mean class rate, ``"none"`` uses them as is. Unused by ``rate="transfer"``.
         eta (`float`, *optional*, defaults to `1.0`): learning-rate scale of the gradient flow.
         feature_scaling (`str`, *optional*, defaults to `"standardize"`): head input ``"standardize"``,
-            ``"none"`` or ``"l2"`` (row-normalised).
+            ``"none"`` or ``"l2"`` (row-normalised); NTK rates only.
         score_form (`str`, *optional*, defaults to `"ce_direct"`): ``"ce_direct"`` (``-log F_t[y]``) or
             ``"ce_softmax"`` (``-log softmax(F_t)[y]``).
-        t (`float`, *optional*, defaults to `1.0`): time coefficient (0: the probe's CE; inf: a floor
-            shared by every model).
+        t (`float`, *optional*, defaults to `1.0`): time coefficient (0: the probe's CE; inf: every class
+            with a positive rate reaches its label).
         samples_per_class (`int`, *optional*, defaults to `64`): samples per class for the NTK rates.
-        head_widths (`Sequence[int]`, *optional*, defaults to `(1024, 2048)`): hidden widths of the head.
+        head_widths (`int` or `Sequence[int]`, *optional*, defaults to `(1024, 2048)`): hidden widths of
+            the head (NTK rates).
         seed (`int`, *optional*, defaults to `0`): seeds the head and the content-based fold assignment.
+
+    Every number accepts Python and numpy scalars.
 
     Returns:
         `float` (higher is better), or :class:`LeadResult` when ``return_details``.
@@ -302,26 +397,22 @@ def lead_score(
         >>> from lead_hf.scoring.lead import lead_score
         >>> rng = np.random.default_rng(0)
         >>> y = np.repeat([0, 1, 2], 30); X = rng.normal(size=(90, 16)) + y[:, None]
-        >>> lead_score(X, y, head_widths=(64,)) < 0
+        >>> lead_score(X, y) > lead_score(rng.normal(size=(90, 16)), y)
         True
     """
-    unknown = sorted(set(options) - set(LeadOptions.__dataclass_fields__))
-    if unknown:
-        raise InvalidInputError(
-            f"lead: unknown option(s) {unknown}; valid options are {sorted(LeadOptions.__dataclass_fields__)}."
-        )
-    opts = LeadOptions(**options)
+    opts = LeadOptions.from_preset(preset, **options)
     raw = np.asarray(features) if not hasattr(features, "detach") else features
     dtype = np.float64 if getattr(raw, "dtype", None) == np.float64 else np.float32
     min_per_class = 1 if opts.cv == 0 else 2
     x, y, n_classes = check_scorer_inputs(raw, labels, scorer="lead", min_samples_per_class=min_per_class, dtype=dtype)
+    x = _working_features(x)
 
     # The probe always sees standardised features (folded into its algebra): its penalty is then scale-free.
     moments = feature_moments(x)
     # Content-based key: folds and rate samples do not depend on the row order of the input.
     order_key = standardized_matvec(x, moments, np.random.default_rng([opts.seed, 0]).standard_normal(x.shape[1]))
     p0 = initial_probabilities(x, y, n_classes, opts, moments=moments, order_key=order_key)
-    rates, reference_rate = head_class_rates(x, y, n_classes, opts, moments=moments, order_key=order_key)
+    rates, reference_rate = evolution_rates(p0, x, y, n_classes, opts, moments=moments, order_key=order_key)
     score, decay = evolved_score(p0, y, rates, reference_rate, opts)
     logger.debug("lead: score %.4f, mean class rate %.4g", score, rates.mean())
     if not return_details:
@@ -330,4 +421,3 @@ def lead_score(
         score, **initial_energy(p0, y), class_rates=rates, reference_rate=reference_rate, decay=decay,
         initial_probabilities=p0, options=opts,
     )
-
