@@ -21,6 +21,8 @@ from pathlib import Path
 from lead_hf import __version__
 from lead_hf.benchmark import ZooBenchmarkResult, run_zoo_benchmark
 
+KEPT_FROM = "## Robustness controls"  # the page's own part ends where benchmarks.robustness's begins
+
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
@@ -71,7 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = " ".join(["python -m benchmarks.zoo", *(sys.argv[1:] if argv is None else argv)])
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(result, command=command))
+        # Sections other scripts write (between <!-- BEGIN:x --> and <!-- END:x --> markers, e.g. the
+        # robustness tables) are kept: they follow the page this script renders.
+        kept = output.read_text().split(KEPT_FROM, 1)[1] if output.is_file() and KEPT_FROM in output.read_text() else ""
+        output.write_text(render(result, command=command) + (f"\n{KEPT_FROM}{kept}" if kept else ""))
         print(f"wrote {output}")
     if args.json:
         result.to_json(args.json)

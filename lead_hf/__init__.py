@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 _EXPORTS: dict[str, str] = {
     "available_scorers": "lead_hf.scoring",
     "score": "lead_hf.scoring",
-    "lead_score": "lead_hf.scoring",
+    "lead_score": "lead_hf.scoring.lead",  # the function itself: help() shows its signature and options
     "LeadResult": "lead_hf.scoring.lead",
     "initial_energy": "lead_hf.energy",
     "head_probing_curve": "lead_hf.energy",

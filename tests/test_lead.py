@@ -364,3 +364,10 @@ def test_return_details_agree_with_initial_energy_and_as_dict():
     assert {"lead", "energy0", "loss0", "acc0"} <= set(flat) and all(type(v) is float for v in flat.values())
     assert flat["lead"] == lead_score(x, y, **SMALL_HEAD)
     assert details.class_rates.shape == (4,) and details.options.head_widths == (32, 48)
+
+
+def test_the_public_name_is_the_documented_function():
+    import lead_hf
+
+    assert lead_hf.lead_score is lead_score
+    assert all(f"{option} (`" in lead_hf.lead_score.__doc__ for option in ("preset", "cv", "rate", "head_widths"))

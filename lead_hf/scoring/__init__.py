@@ -94,6 +94,8 @@ def score(method: str, features: Any, labels: Any, *, source_logits: Any = None,
     return float(fn(features, labels, source_logits=source_logits, **options))
 
 
-def lead_score(features: Any, labels: Any, **options: Any) -> Any:
-    """LEAD score; see :func:`lead_hf.scoring.lead.lead_score` for the options."""
-    return get_scorer("lead")(features, labels, **options)
+def __getattr__(name: str) -> Any:
+    # lead_score is the function of lead.py itself (help() shows its options), imported on first use.
+    if name == "lead_score":
+        return get_scorer("lead")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
