@@ -175,6 +175,9 @@ def robustness_table(out: dict, tasks: list[str]) -> str:
         pad = [v for t in controlled for v in out["padding"][(row, t, CONTROL_SIZE)]]
         dup = [v for t in controlled for v in out["duplication"][(row, t, CONTROL_SIZE)]]
         moved = np.array([v for t in controlled for s in SCALES for v in out["scaling"][(row, t, s)]])
+        if not controlled:
+            lines.append(f"| {row} | {noise} | not run | not run | not run | not run |")
+            continue
         lines.append(
             f"| {row} | {noise} | {sum(v > 0 for v in pad)} of {len(pad)} | {_mean(dup):+.3g} "
             f"| {np.nanmax(np.abs(moved)):.1e} | {int(np.isnan(moved).sum())} |"
