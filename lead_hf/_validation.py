@@ -26,6 +26,7 @@ __all__ = [
     "check_int_option",
     "check_choice_option",
     "check_bool_option",
+    "is_int_value",
     "refuse_unknown_options",
 ]
 
@@ -217,6 +218,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def is_int_value(value: Any) -> bool:
+    """A Python or numpy integer, and not a bool (bools are ints to Python, never a valid count or seed)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def check_number_option(
     value: Any,
     *,
@@ -254,7 +260,7 @@ def check_int_option(value: Any, *, name: str, scorer: str, low: int | None = No
     """
     if value is None and allow_none:
         return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or (low is not None and value < low):
+    if not is_int_value(value) or (low is not None and value < low):
         rule = "an int" + ("" if low is None else f" >= {low}") + (" or None" if allow_none else "")
         raise InvalidInputError(f"{scorer}: option {name!r} must be {rule}, got {value!r}.")
     return int(value)

@@ -17,7 +17,6 @@ configuration. The options and the evidence behind the defaults are in ``docs/LE
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from .._validation import (
     check_int_option,
     check_number_option,
     check_scorer_inputs,
+    is_int_value,
 )
 from ..energy import PROB_FLOOR, initial_energy
 from ..errors import InvalidInputError
@@ -81,7 +81,7 @@ class LeadOptions:
         for name, valid in CHOICES.items():
             check_choice_option(getattr(self, name), name=name, scorer="lead", choices=valid)
         cv = self.cv
-        folds = isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_)) and (cv == 0 or cv >= 2)
+        folds = is_int_value(cv) and (cv == 0 or cv >= 2)
         if not (folds or (isinstance(cv, str) and cv == "loo")):
             raise InvalidInputError(f"lead: option 'cv' must be 0 (in-sample), an int >= 2 (folds) or 'loo', got {cv!r}.")
         normalise("cv", int(cv) if folds else cv)
@@ -94,7 +94,7 @@ class LeadOptions:
         normalise("calibrate", check_bool_option(self.calibrate, name="calibrate", scorer="lead"))
         normalise("seed", check_int_option(self.seed, name="seed", scorer="lead", low=0))
         widths = self.head_widths
-        if isinstance(widths, (int, np.integer)) and not isinstance(widths, (bool, np.bool_)):
+        if is_int_value(widths):
             widths = (widths,)  # one hidden layer
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
             raise InvalidInputError(f"lead: option 'head_widths' must be an int or a sequence of ints >= 1, got {widths!r}.")
@@ -316,12 +316,11 @@ def _working_features(x: np.ndarray) -> np.ndarray:
     """The features in LEAD's working form: small inputs in float64 (rescaling the features then moves the
     score by rounding only, ~1e-12), and values multiplied by a power of two, which is exact, when their
     magnitude would overflow or underflow a square in the working precision (e.g. features x 1e18)."""
-    if x.dtype == np.float32 and x.size <= SMALL_INPUT_VALUES:
-        x = x.astype(np.float64)
     peak = max(abs(float(x.max())), abs(float(x.min())))
     exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
-    if abs(exponent) > SAFE_EXPONENT[x.dtype] or (exponent and x.dtype == np.float64 and x.size <= SMALL_INPUT_VALUES):
-        x = np.ldexp(x, -exponent)  # a new array in the same float type; the caller's is untouched
+    small = x.size <= SMALL_INPUT_VALUES
+    if small or abs(exponent) > SAFE_EXPONENT[x.dtype]:
+        x = np.ldexp(x, -exponent, dtype=np.float64 if small else x.dtype)  # one new array; the caller's is untouched
     return x
 
 
