@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from benchmarks.robustness import first_per_class, load_pools, noise_features
+from benchmarks.robustness import load_pools, noise_features
 from lead_hf.scoring.lead import lead_score
-from lead_hf.zoo import default_zoo_dir
+from lead_hf.zoo import default_zoo_dir, first_per_class
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._docs import replace_section
-from benchmarks.robustness import CONTROL, NOISE_DIMS, first_per_class, load_pools, noise_features
+from benchmarks.robustness import CONTROL, NOISE_DIMS, load_pools, noise_features
 from lead_hf.evaluation import weighted_tau
 from lead_hf.scoring.lead import LeadOptions, lead_score
-from lead_hf.zoo import default_zoo_dir
+from lead_hf.zoo import default_zoo_dir, first_per_class
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "LEAD_DEFAULTS.md"
 SIZES = (20, 50, 100)
@@ -57,6 +57,7 @@ def run(zoo_dir=None, zoo2_dir=None) -> list[tuple[str, dict]]:
         zoo_taus = {n: [] for n in SIZES}
         noise_cells = 0
         for task_name, (first, merged) in pools.items():
+            noise_full = {d: noise_features(merged.labels.size, d, task_name) for d in NOISE_DIMS}  # once per task
             for n in SIZES:
                 rows = first_per_class(merged.labels, n)
                 y = merged.labels[rows]
@@ -64,8 +65,7 @@ def run(zoo_dir=None, zoo2_dir=None) -> list[tuple[str, dict]]:
                 truth = merged.accuracy
                 merged_taus[n].append(weighted_tau([scores[m] for m in merged.models], [truth[m] for m in merged.models]))
                 zoo_taus[n].append(weighted_tau([scores[m] for m in first.models], [truth[m] for m in first.models]))
-                noise = max(lead_score(noise_features(merged.labels.size, d, task_name)[rows], y, **change)
-                            for d in NOISE_DIMS)
+                noise = max(lead_score(noise_full[d][rows], y, **change) for d in NOISE_DIMS)
                 noise_cells += any(scores[m] <= noise for m in merged.models if m != CONTROL)
         table.append((label, {"merged": merged_taus, "zoo": zoo_taus, "noise": noise_cells}))
         print(f"done {label}", flush=True)

@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks._docs import replace_section
 from lead_hf.evaluation import weighted_tau
 from lead_hf.scoring import available_scorers, score
-from lead_hf.zoo import default_zoo_dir, list_zoo_tasks, load_zoo_task, merge_zoo_tasks
+from lead_hf.zoo import default_zoo_dir, first_per_class, list_zoo_tasks, load_zoo_task, merge_zoo_tasks
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 CACHE = Path(__file__).resolve().parent / ".cache" / "robustness.pkl"
@@ -45,11 +45,6 @@ CONTROL = "resnet20_random"  # a randomly initialised network: not a pre-trained
 # Rows of the tables: every registered scorer, plus LEAD as the paper configures it (the former default).
 ROWS = {name: (name, {}) for name in available_scorers()}
 ROWS["lead (paper preset)"] = ("lead", {"preset": "paper"})
-
-
-def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
-    """Indices of the first ``per_class`` rows of every class."""
-    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
 
 
 def noise_features(n_rows: int, dim: int, task: str) -> np.ndarray:
@@ -115,6 +110,7 @@ def run(zoo_dir=None, zoo2_dir=None, *, tasks=None, fresh=False, cache=CACHE, co
     started = time.perf_counter()
     for task_name, (first, merged) in tasks.items():
         zoo_models = set(first.models)
+        noise_full = {d: noise_features(merged.labels.size, d, task_name) for d in NOISE_DIMS}  # once per task
         for n in SIZES:
             rows = first_per_class(merged.labels, n)
             y = merged.labels[rows]
@@ -128,8 +124,7 @@ def run(zoo_dir=None, zoo2_dir=None, *, tasks=None, fresh=False, cache=CACHE, co
                         out["quality"][(row, pool, task_name, n)] = weighted_tau([scores[m] for m in members], truth)
                 if ROWS[row][0] in ("leep", "nce"):
                     continue  # no source head for noise: these scores are undefined there
-                noise = [runner(row, task_name, n, f"noise{d}", "", noise_features(merged.labels.size, d, task_name)[rows],
-                                y, None) for d in NOISE_DIMS]
+                noise = [runner(row, task_name, n, f"noise{d}", "", noise_full[d][rows], y, None) for d in NOISE_DIMS]
                 pretrained = [m for m in merged.models if m != CONTROL]
                 out["noise"][(row, task_name, n)] = sum(scores[m] <= max(noise) for m in pretrained)
                 if n == CONTROL_SIZE and (control_tasks is None or task_name in control_tasks):

@@ -28,7 +28,7 @@ from lead_hf.cli import parse_names
 from lead_hf.evaluation import weighted_tau
 from lead_hf.rank import compute_scores, rank_models
 from lead_hf.scoring import available_scorers
-from lead_hf.zoo import default_zoo_dir, list_zoo_tasks, load_ground_truth, load_zoo_task
+from lead_hf.zoo import default_zoo_dir, first_per_class, list_zoo_tasks, load_ground_truth, load_zoo_task
 
 
 def _tau(scores: dict[str, float], truth: dict[str, float]) -> float:
@@ -38,9 +38,7 @@ def _tau(scores: dict[str, float], truth: dict[str, float]) -> float:
 
 def _first_per_class(labels: np.ndarray, per_class: int | None) -> np.ndarray:
     """Row indices of the first ``per_class`` rows of every class (all rows when ``None``)."""
-    if per_class is None:
-        return np.arange(labels.size)
-    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)]))
+    return np.arange(labels.size) if per_class is None else np.sort(first_per_class(labels, per_class))
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from .errors import InvalidInputError
 __all__ = [
     "ZooTask",
     "default_zoo_dir",
+    "first_per_class",
     "list_zoo_tasks",
     "load_ground_truth",
     "load_model_metadata",
@@ -100,6 +101,12 @@ def load_zoo_task(task: str, zoo_dir: str | os.PathLike | None = None) -> ZooTas
             elif not np.array_equal(labels, z["labels"]):
                 raise InvalidInputError(f"Zoo task {task!r}: labels of {model!r} differ from the other models'.")
     return ZooTask(task, features, logits, labels, truth[task])
+
+
+def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Indices of the first ``per_class`` rows of every class, class by class (the zoo's rows are already
+    shuffled, so this is the zoo's subsample at ``per_class`` images per class)."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
 
 
 def merge_zoo_tasks(tasks: list[ZooTask]) -> ZooTask:

@@ -11,7 +11,7 @@ import pytest
 
 from lead_hf.scoring import available_scorers, get_scorer
 from lead_hf.scoring.lead import lead_score
-from lead_hf.zoo import default_zoo_dir, list_zoo_tasks, load_zoo_task, merge_zoo_tasks
+from lead_hf.zoo import default_zoo_dir, first_per_class, list_zoo_tasks, load_zoo_task, merge_zoo_tasks
 
 NOISE_DIMS = (256, 1280, 4096)
 
@@ -82,17 +82,13 @@ def _pools():
         yield merge_zoo_tasks(parts)
 
 
-def _first_per_class(labels, n):
-    return np.concatenate([np.flatnonzero(labels == c)[:n] for c in np.unique(labels)])
-
-
 def test_noise_ranks_below_every_pretrained_zoo_model_on_every_task_and_size():
     failures = []
     for pool in _pools():
         pretrained = [m for m in pool.models if m != "resnet20_random"]  # the random-init control is not one
         noise_full = {dim: _noise(pool.labels.size, dim, seed=7) for dim in NOISE_DIMS}
         for n in (10, 20, 50, 100):
-            rows = _first_per_class(pool.labels, n)
+            rows = first_per_class(pool.labels, n)
             y = pool.labels[rows]
             worst_real = min(lead_score(pool.features[m][rows], y) for m in pretrained)
             best_noise = max(lead_score(noise_full[dim][rows], y) for dim in NOISE_DIMS)
@@ -107,7 +103,7 @@ def test_padding_zoo_features_with_noise_never_raises_their_score():
     raised = []
     for pool in _pools():
         for n in (100,):
-            rows = _first_per_class(pool.labels, n)
+            rows = first_per_class(pool.labels, n)
             y = pool.labels[rows]
             pad = np.random.default_rng([7, n]).standard_normal((rows.size, 1000)).astype(np.float32)
             for model in pool.models:
