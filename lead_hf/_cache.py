@@ -67,12 +67,16 @@ def load_cached(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError):  # truncated or foreign file: recompute and overwrite it
         return None
     out["revision"] = out["revision"] or None
+    if out["logits"].ndim == 2 and out["logits"].shape[1] == 0:  # stored for a model without a trained head
+        out["logits"] = None
     return out
 
 
 def save_cached(path: Path, **values: Any) -> None:
-    """Write the arrays and scalars atomically (``revision=None`` is stored as an empty string)."""
+    """Write the arrays and scalars atomically (``revision=None`` is stored as an empty string, ``logits=None`` as (N, 0))."""
     values = {**values, "revision": values.get("revision") or ""}
+    if values["logits"] is None:  # no trained head: an empty (N, 0) array keeps one file layout
+        values["logits"] = np.zeros((len(values["labels"]), 0), dtype=np.float32)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

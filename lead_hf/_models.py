@@ -1,4 +1,4 @@
-"""Resolve, load and hook an image classifier: the model layer of :mod:`lead_hf.extract`.
+"""Resolve, load and read an image model (classifier or headless backbone): the model layer of :mod:`lead_hf.extract`.
 
 Every failure becomes an :class:`~lead_hf.errors.ExtractionError` with a one-line, actionable message.
 The cheap steps (revision, config, image processor) come first so that a wrong model fails before any
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._logging import get_logger
 from .data import first_line as _first_line
 from .errors import ExtractionError
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 TWO_HEAD_ATTRIBUTES = (("cls_classifier", "distillation_classifier"), ("classifier", "classifier_distill"))
 HEAD_ATTRIBUTES = ("classifier", "fc", "head", "heads", "cls_head", "classification_head", "linear")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5")
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code:
         config = AutoConfig.from_pretrained(ref, **kwargs)
     except (ValueError, KeyError, OSError) as err:
         raise ExtractionError(f"could not read the config of {str(model)!r}: {_first_line(err)}") from err
-    _check_image_classifier(str(model), config)
+    _check_image_model(str(model), config)
     try:
         processor = AutoImageProcessor.from_pretrained(ref, **kwargs)
     except (ValueError, KeyError, OSError) as err:
@@ -77,18 +80,48 @@ def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code:
     return ModelSpec(ref=ref, revision=revision, config=config, processor=processor)
 
 
-def load_classifier(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> torch.nn.Module:
-    """Load the weights (eval mode); every failure becomes an :class:`ExtractionError`.
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network in eval mode and how to read features (and source logits, when it has a trained head) from it."""
 
-    Besides corrupt weights and out-of-memory, a checkpoint without its classifier head (a bare backbone, whose
-    head transformers would initialise randomly) is refused: its source logits would be meaningless.
+    network: torch.nn.Module
+    reader: HeadInputReader | PooledOutputReader
+
+    @property
+    def has_source_head(self) -> bool:
+        return isinstance(self.reader, HeadInputReader) and self.reader.keep_logits
+
+
+def load_model(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> LoadedModel:
+    """Load the weights (eval mode) and choose where the features come from; failures become :class:`ExtractionError`.
+
+    - A family with an image-classification class (transformers ``*ForImageClassification``, timm through
+      ``TimmWrapper``) is loaded with it: features are the input of its final classifier, so a headless
+      checkpoint of that family (ViT/DINOv2/BEiT/ConvNeXt backbones, saved without a head) is read exactly
+      as the family's classifier would read it. When the checkpoint lacks the head's weights, transformers
+      initialises a random head: its logits are dropped and the model is ranked from its features only.
+    - Any other vision model (CLIP/SigLIP vision towers, timm with ``num_classes=0``) is loaded with
+      ``AutoModel``: features are its ``pooler_output`` when the checkpoint holds the pooler's weights, else
+      the mean of ``last_hidden_state`` over tokens or positions; it has no source logits.
     """
+    if _supports(spec.config, "image-classification"):
+        model, missing = _from_pretrained(spec, "AutoModelForImageClassification", name=name,
+                                          trust_remote_code=trust_remote_code, hold_missing_head=True)
+        return LoadedModel(model, HeadInputReader(classifier_heads(model), keep_logits=not missing))
+    model, missing = _from_pretrained(spec, "AutoModel", name=name, trust_remote_code=trust_remote_code)
+    untrained_pooler = any(key.split(".")[0] == "pooler" or ".pooler." in f".{key}" for key in missing)
+    return LoadedModel(model, PooledOutputReader(use_pooler=not untrained_pooler))
+
+
+def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remote_code: bool,
+                     hold_missing_head: bool = False) -> tuple[torch.nn.Module, list[str]]:
+    """``(model in eval mode, missing head/pooler keys)``; loading errors become :class:`ExtractionError`."""
     import torch
-    from transformers import AutoModelForImageClassification
+    import transformers
 
     with _held_load_report() as report:
         try:
-            model, loading_info = AutoModelForImageClassification.from_pretrained(
+            model, loading_info = getattr(transformers, auto_class).from_pretrained(
                 spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision,
                 trust_remote_code=trust_remote_code, output_loading_info=True,
             )
@@ -100,17 +133,69 @@ def load_classifier(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> t
                 f"could not load the weights of {name!r} ({type(err).__name__}: {_first_line(err)}); the files may "
                 "be corrupt or incomplete: re-download them (force_download=True) or re-save the model."
             ) from err
-        missing = _untrained_head_keys(model, loading_info["missing_keys"])
-        if missing:
-            report.drop()  # transformers' "newly initialized" warning would suggest the load succeeded
-            saved_as = ", ".join(getattr(spec.config, "architectures", None) or []) or "an unknown class"
-            raise ExtractionError(
-                f"{name!r}: checkpoint has no trained classification head (weights for "
-                f"{', '.join(map(repr, missing))} are missing; saved as {saved_as}), so its logits would be random: "
-                "lead-hf needs an image-classification checkpoint; pick a model fine-tuned for image classification, "
-                "not a bare backbone."
-            )
-    return model.eval()
+        missing = sorted(loading_info["missing_keys"])
+        if hold_missing_head:
+            missing = _untrained_head_keys(model, missing)
+            if missing:
+                report.drop()  # transformers' "newly initialized" warning is about the head we drop
+                saved_as = ", ".join(getattr(spec.config, "architectures", None) or []) or "an unknown class"
+                logger.info("%s has no trained classification head (%s missing; saved as %s): ranked from its "
+                            "features only, without source logits.", name, ", ".join(missing), saved_as)
+    return model.eval(), missing
+
+
+class HeadInputReader:
+    """Features = the input of the final classifier(s), captured by forward pre-hooks; logits = the model output.
+
+    ``keep_logits=False`` for a head with random weights: its logits are not the source model's.
+    """
+
+    def __init__(self, heads: list[torch.nn.Linear], *, keep_logits: bool):
+        self.heads, self.keep_logits = heads, keep_logits
+        self._captured: list[torch.Tensor] = []
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[HeadInputReader]:
+        hooks = [head.register_forward_pre_hook(lambda _module, args: self._captured.append(args[0]))
+                 for head in self.heads]
+        try:
+            yield self
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def __call__(self, network: torch.nn.Module, pixel_values: torch.Tensor, *, name: str):
+        import torch
+
+        self._captured.clear()
+        logits = network(pixel_values=pixel_values).logits
+        if len(self._captured) != len(self.heads):
+            raise ExtractionError(f"{name!r}: the classifier ran {len(self._captured)} times for {len(self.heads)} "
+                                  "head(s); cannot tell which call gives the penultimate features.")
+        features = torch.cat([f.flatten(1) for f in self._captured], dim=1)
+        return features, logits if self.keep_logits else None
+
+
+class PooledOutputReader:
+    """Features of a model without a classifier: ``pooler_output``, else the mean of ``last_hidden_state``."""
+
+    def __init__(self, *, use_pooler: bool):
+        self.use_pooler = use_pooler
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[PooledOutputReader]:
+        yield self
+
+    def __call__(self, network: torch.nn.Module, pixel_values: torch.Tensor, *, name: str):
+        output = network(pixel_values=pixel_values)
+        pooled = getattr(output, "pooler_output", None) if self.use_pooler else None
+        if pooled is None:
+            hidden = getattr(output, "last_hidden_state", None)
+            if hidden is None or hidden.dim() not in (3, 4):
+                raise ExtractionError(f"{name!r} returns neither pooler_output nor a last_hidden_state of tokens "
+                                      "or feature maps: cannot pool its features.")
+            pooled = hidden.mean(dim=1) if hidden.dim() == 3 else hidden.flatten(2).mean(dim=2)  # tokens / (C, H, W)
+        return pooled.flatten(1), None
 
 
 def classifier_heads(model: torch.nn.Module) -> list[torch.nn.Linear]:
@@ -197,18 +282,33 @@ def count_parameters(model: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def _check_image_classifier(name: str, config: Any) -> None:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+def _supports(config: Any, task: str) -> bool:
+    """Whether transformers' auto class for ``task`` (``"image-classification"`` or ``"model"``) builds this config.
 
-    remote = "AutoModelForImageClassification" in (getattr(config, "auto_map", None) or {})
-    if type(config) not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING and not remote:
-        kind = getattr(config, "model_type", type(config).__name__)
+    A classifier also needs classes: timm checkpoints saved with ``num_classes=0`` are headless backbones.
+    """
+    from transformers.models.auto import modeling_auto
+
+    if task == "image-classification":
+        remote = "AutoModelForImageClassification" in (getattr(config, "auto_map", None) or {})
+        known = type(config) in modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+        return (known or remote) and getattr(config, "num_labels", 0) > 0
+    return type(config) in modeling_auto.MODEL_MAPPING or "AutoModel" in (getattr(config, "auto_map", None) or {})
+
+
+def _check_image_model(name: str, config: Any) -> None:
+    """Refuse configs that are neither an image classifier nor a vision backbone, before any weight is read."""
+    from transformers.models.auto import modeling_auto
+
+    if _supports(config, "image-classification"):
+        return
+    kind = getattr(config, "model_type", type(config).__name__)
+    vision = type(config) in modeling_auto.MODEL_FOR_IMAGE_MAPPING or getattr(config, "num_channels", None)
+    if not (_supports(config, "model") and vision):
         raise ExtractionError(
-            f"{name!r} (model_type {kind!r}) is not an image classifier: AutoModelForImageClassification cannot "
-            "load it; pick a model with the image-classification task."
+            f"{name!r} (model_type {kind!r}) is not an image model: neither AutoModelForImageClassification nor "
+            "an image backbone loads it; pick an image-classification or image-feature-extraction model."
         )
-    if not getattr(config, "num_labels", 0):
-        raise ExtractionError(f"{name!r} has no classification head (num_labels=0); pick a fine-tuned classifier.")
 
 
 def _hub_revision(model_id: str, revision: str | None) -> str:

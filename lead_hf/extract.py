@@ -1,14 +1,16 @@
-"""Penultimate features and source logits of an image classifier over a dataset, driven by Accelerate.
+"""Penultimate features and source logits of an image model over a dataset, driven by Accelerate.
 
 One forward pass per batch gives both: the logits are the model's output and the features are the input
-of its final ``nn.Linear`` classifier, captured by a forward pre-hook. The same code runs in one process or
+of its final ``nn.Linear`` classifier, captured by a forward pre-hook. A headless backbone gives pooled
+features and no logits (see :func:`lead_hf._models.load_model`). The same code runs in one process or
 under ``accelerate launch`` / ``torchrun`` (the data are sharded, ``gather_for_metrics`` reassembles them in
-dataset order). Results are cached on disk, keyed by model revision, dataset fingerprint (split and
+dataset order), or, with ``shard_across_processes=False``, in each process on its own. Results are cached on disk, keyed by model revision, dataset fingerprint (split and
 sampling included) and image-processor settings, so a second run does not even load the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -49,7 +51,8 @@ class Extraction:
             classifier. For distilled models with two heads (DeiT ``cls_classifier`` + ``distillation_classifier``)
             it is the concatenation ``[cls_input, distillation_input]`` (width ``2 * hidden_size``), so the
             logits stay an affine function of the features: ``logits = [W_cls, W_dist] @ f / 2 + (b_cls + b_dist) / 2``.
-        logits (`np.ndarray` of shape `(n_samples, n_source_classes)`, float32): the model's pre-softmax output.
+        logits (`np.ndarray` of shape `(n_samples, n_source_classes)`, float32, *optional*): the model's
+            pre-softmax output; ``None`` for a checkpoint without a trained classification head.
         labels (`np.ndarray` of shape `(n_samples,)`, int64): target label of each row.
         n_params (`int`): number of model parameters.
         seconds (`float`): wall-clock seconds of the extraction (of the original run when ``from_cache``).
@@ -60,7 +63,7 @@ class Extraction:
 
     model_id: str
     features: np.ndarray
-    logits: np.ndarray
+    logits: np.ndarray | None
     labels: np.ndarray
     n_params: int
     seconds: float
@@ -86,6 +89,7 @@ def extract(
     batch_size: int = 32,
     num_workers: int | None = None,
     accelerator: Accelerator | None = None,
+    shard_across_processes: bool = True,
     progress: bool = True,
     # cache and loading
     cache_dir: str | Path | None = None,
@@ -93,11 +97,12 @@ def extract(
     revision: str | None = None,
     trust_remote_code: bool = False,
 ) -> Extraction:
-    """Extract penultimate features and source logits of an image classifier over a dataset split.
+    """Extract penultimate features and source logits of an image model over a dataset split.
 
     Args:
-        model (`str` or `Path`): a Hub id of an ``AutoModelForImageClassification`` checkpoint or a local
-            folder written by ``save_pretrained`` (with its image processor).
+        model (`str` or `Path`): a Hub id or a local folder (``save_pretrained`` layout, or the Hub's timm
+            layout) of an image classifier (transformers ``AutoModelForImageClassification``, timm through
+            ``TimmWrapper``) or of a headless backbone (no source logits; see the README for its pooling).
         dataset: anything :func:`lead_hf.data.load_image_dataset` accepts (Hub id, imagefolder directory,
             `datasets.Dataset`/`DatasetDict`, `ImageDataset`).
         split, image_column, label_column, max_samples_per_class, seed: passed to ``load_image_dataset``.
@@ -106,6 +111,9 @@ def extract(
             default ``min(2, cpu count)``, or 0 (decode in the main process) below 256 images.
         accelerator (`accelerate.Accelerator`, *optional*): device, mixed precision and processes; a default
             ``Accelerator()`` is created when omitted. Mixed precision is used only if it enables it.
+        shard_across_processes (`bool`, *optional*, defaults to `True`): split the batches between the
+            accelerator's processes (all processes must call). ``False``: this process runs every image on
+            its own device, so processes can extract different models at once (as :func:`lead_hf.rank_models` does).
         progress (`bool`, *optional*, defaults to `True`): show a progress bar (main process only).
         cache_dir (`str` or `Path`, *optional*): cache folder; default ``$LEAD_HF_CACHE`` or ``~/.cache/lead_hf``.
         use_cache (`bool`, *optional*, defaults to `True`): read and write the cache.
@@ -113,13 +121,13 @@ def extract(
         trust_remote_code (`bool`, *optional*, defaults to `False`): allow custom model code from the Hub.
 
     Returns:
-        `Extraction`: ``features`` (N, D), ``logits`` (N, C_source) float32 and ``labels`` (N,) int64, in
-        dataset order; rows whose image cannot be decoded are dropped and counted in ``n_skipped``.
+        `Extraction`: ``features`` (N, D), ``logits`` (N, C_source) float32 (``None`` without a trained
+        head) and ``labels`` (N,) int64, in dataset order; rows whose image cannot be decoded are dropped and counted in ``n_skipped``.
 
     Raises:
         InvalidInputError: bad options, dataset problems, or a cache directory that is not writable
             (raised before any work).
-        ExtractionError: the model is missing, gated, not an image classifier, has corrupt weights, or
+        ExtractionError: the model is missing, gated, not an image model, has corrupt weights, or
             runs out of memory.
 
     Example:
@@ -148,26 +156,30 @@ def extract(
 
         accelerator = Accelerator()
     start = time.perf_counter()
-    network = _models.load_classifier(spec, name=str(model), trust_remote_code=trust_remote_code)
-    n_params = _models.count_parameters(network)
-    features, logits, index, ok = _run(network, data, spec.processor, accelerator, batch_size=batch_size,
-                                       num_workers=num_workers, progress=progress, name=str(model))
+    loaded = _models.load_model(spec, name=str(model), trust_remote_code=trust_remote_code)
+    n_params = _models.count_parameters(loaded.network)
+    features, logits, index, ok = _run(loaded, data, spec.processor, accelerator, batch_size=batch_size,
+                                       num_workers=num_workers, progress=progress, name=str(model),
+                                       shard=shard_across_processes)
     if not np.array_equal(index, np.arange(len(data))):
         raise ExtractionError(f"internal error: gathered {len(index)} rows out of order for {len(data)} images.")
     result = Extraction(
-        model_id=str(model), features=features[ok], logits=logits[ok], labels=data.labels[ok],
+        model_id=str(model), features=features[ok], logits=logits[ok] if loaded.has_source_head else None,
+        labels=data.labels[ok],
         n_params=n_params, seconds=time.perf_counter() - start, from_cache=False,
         n_skipped=int(np.count_nonzero(~ok)), revision=spec.revision,
     )
     if result.n_skipped:
         logger.warning("extract %s: skipped %d undecodable image(s) of %d.", model, result.n_skipped, len(data))
     if path is not None:
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
+        if shard_across_processes:
+            accelerator.wait_for_everyone()
+        if accelerator.is_main_process or not shard_across_processes:  # one writer per extraction
             _cache.save_cached(path, features=result.features, logits=result.logits, labels=result.labels,
                                n_params=n_params, n_skipped=result.n_skipped, seconds=result.seconds,
                                revision=result.revision)
-        accelerator.wait_for_everyone()
+        if shard_across_processes:
+            accelerator.wait_for_everyone()
     return result
 
 
@@ -211,36 +223,41 @@ class _Collate:
         return {"pixel_values": pixels, "index": torch.tensor([i for i, _ in batch]), "ok": torch.tensor(ok, dtype=torch.int64)}
 
 
-def _run(network: torch.nn.Module, data: ImageDataset, processor: Any, accelerator: Accelerator, *,
-         batch_size: int, num_workers: int | None, progress: bool, name: str) -> tuple[np.ndarray, ...]:
-    """One pass over the data: (features, logits, row index, decodable flag), gathered in dataset order."""
+def _run(loaded: _models.LoadedModel, data: ImageDataset, processor: Any, accelerator: Accelerator, *,
+         batch_size: int, num_workers: int | None, progress: bool, name: str, shard: bool) -> tuple[np.ndarray, ...]:
+    """One pass over the data: (features, logits, row index, decodable flag) in dataset order.
+
+    ``shard``: the batches are split between the processes and gathered back; otherwise this process runs them all.
+    Logits are a (N, 0) placeholder when the model has no trained head.
+    """
     import torch
     from accelerate.utils import tqdm
 
-    heads = _models.classifier_heads(network)
-    captured: list[torch.Tensor] = []
-    hooks = [head.register_forward_pre_hook(lambda _module, args: captured.append(args[0])) for head in heads]
     if num_workers is None:
         num_workers = 0 if len(data) < _MIN_ROWS_FOR_WORKERS else min(2, os.cpu_count() or 1)
     loader = torch.utils.data.DataLoader(
         _Rows(data.dataset, data.image_column), batch_size=batch_size, shuffle=False,
         num_workers=num_workers, collate_fn=_Collate(processor),
     )
-    network, loader = accelerator.prepare(network, loader)
+    if shard:
+        network, loader = accelerator.prepare(loaded.network, loader)
+    else:
+        network = loaded.network.to(accelerator.device)
     network.eval()
     parts: dict[str, list[np.ndarray]] = {"features": [], "logits": [], "index": [], "ok": []}
     try:
-        for batch in tqdm(loader, main_process_only=True, disable=not progress, desc=f"extract {name}"):
-            captured.clear()
-            with torch.no_grad():
-                logits = network(pixel_values=batch["pixel_values"]).logits
-            if len(captured) != len(heads):
-                raise ExtractionError(f"{name!r}: the classifier ran {len(captured)} times for {len(heads)} head(s); "
-                                      "cannot tell which call gives the penultimate features.")
-            features = torch.cat([f.flatten(1) for f in captured], dim=1)
-            gathered = accelerator.gather_for_metrics((features.float(), logits.float(), batch["index"], batch["ok"]))
-            for key, value in zip(parts, gathered, strict=True):
-                parts[key].append(value.cpu().numpy())
+        with loaded.reader.attached() as read:
+            bar = tqdm(loader, main_process_only=shard, disable=not progress, desc=f"extract {name}")
+            for batch in bar:
+                with torch.no_grad(), (contextlib.nullcontext() if shard else accelerator.autocast()):
+                    features, logits = read(network, batch["pixel_values"].to(accelerator.device), name=name)
+                if logits is None:
+                    logits = features.new_zeros((len(features), 0))
+                values = (features.float(), logits.float(), batch["index"], batch["ok"])
+                if shard:
+                    values = accelerator.gather_for_metrics(values)
+                for key, value in zip(parts, values, strict=True):
+                    parts[key].append(value.cpu().numpy())
     except ExtractionError:
         raise
     except (torch.OutOfMemoryError, MemoryError) as err:
@@ -250,9 +267,8 @@ def _run(network: torch.nn.Module, data: ImageDataset, processor: Any, accelerat
         raise ExtractionError(f"{name!r} failed on a batch ({first_line(err)}); check that its image processor "
                               "matches the model.") from err
     finally:
-        for hook in hooks:
-            hook.remove()
-        _release(accelerator, network, loader)
+        if shard:
+            _release(accelerator, network, loader)
     if not parts["index"]:
         raise InvalidInputError(f"the dataset {data.name!r} (split {data.split!r}) has no rows to extract.")
     features, logits, index, ok = (np.concatenate(parts[key]) for key in parts)

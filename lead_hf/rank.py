@@ -47,7 +47,7 @@ def compute_scores(
         features (`array-like` of shape `(n_samples, n_features)`): penultimate features.
         labels (`array-like` of shape `(n_samples,)`): target labels.
         source_logits (`array-like` of shape `(n_samples, n_source_classes)`, *optional*): the pre-trained
-            head's logits (LEEP, NCE).
+            head's logits (LEEP, NCE; without them these two fail with an error message).
         scorers (sequence of `str`, *optional*): names from :func:`lead_hf.available_scorers`.
         scorer_options (`Mapping[str, Mapping]`, *optional*): keyword options per scorer name.
 
@@ -163,11 +163,13 @@ def rank_models(
             row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
             rows.append(row)
             continue
-        row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params, from_cache=extraction.from_cache)
+        row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params,
+                   from_cache=extraction.from_cache, source_head=extraction.logits is not None)
         start = time.perf_counter()
+        applicable = _applicable(scorers, has_source_head=extraction.logits is not None)
         values, errors = compute_scores(
-            extraction.features, extraction.labels, source_logits=extraction.logits, scorers=scorers,
-            scorer_options=scorer_options,
+            extraction.features, extraction.labels, source_logits=extraction.logits, scorers=applicable,
+            scorer_options={k: v for k, v in (scorer_options or {}).items() if k in applicable},
         )  # fmt: skip
         row.update(values, score_seconds=time.perf_counter() - start, error="; ".join(errors) or None)
         if truth is not None:
@@ -297,11 +299,18 @@ def _check_models(models: Iterable[str | os.PathLike | CandidateModel]) -> list[
     return pairs
 
 
+def _applicable(scorers: tuple[str, ...], *, has_source_head: bool) -> tuple[str, ...]:
+    """The scorers that can run: without a trained head (a backbone), LEEP and NCE are not applicable (left nan)."""
+    from .scoring import scorer_info
+
+    return tuple(s for s in scorers if has_source_head or not scorer_info(s).needs_source_logits)
+
+
 def _empty_row(name: str, scorers: tuple[str, ...], n_params: int | None) -> dict[str, Any]:
     diagnostics = dict.fromkeys(DIAGNOSTICS, math.nan) if "lead" in scorers else {}
     return {
         "model": name, **dict.fromkeys(scorers, math.nan), **diagnostics, "n_params": n_params,
-        "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "error": None,
+        "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "source_head": None, "error": None,
     }  # fmt: skip
 
 

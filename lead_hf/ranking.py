@@ -19,7 +19,10 @@ PLOT_COLUMNS = 4
 # LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
 DIAGNOSTICS = ("energy0", "loss0", "acc0")
 # Columns after the scores, in table order.
-BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "error")
+BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "error")
+# Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
+HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head")
+NO_SOURCE_HEAD = "n/a (no source head)"
 ERROR_WIDTH = 60  # characters of an error message shown in tables (JSON keeps it whole)
 
 
@@ -41,7 +44,9 @@ class Ranking:
     Attributes:
         rows (`list[dict]`): one dict per model with ``"model"``, one key per scorer (``nan`` when it failed),
             LEAD's ``"energy0"``, ``"loss0"``, ``"acc0"`` when LEAD ran, ``"n_params"``,
-            ``"extract_seconds"``, ``"score_seconds"``, ``"from_cache"`` and ``"error"`` (``None`` or a message).
+            ``"extract_seconds"``, ``"score_seconds"``, ``"from_cache"``, ``"source_head"`` (``False`` for a
+            headless backbone: LEEP and NCE are ``nan``, shown as "n/a (no source head)") and ``"error"``
+            (``None`` or a message).
             Rows whose primary score is missing come last.
         scorers (`tuple[str, ...]`): the scorers, the first one ranks the models (:attr:`primary`).
         dataset (`str`, *optional*): the name of the dataset the models were ranked on.
@@ -232,9 +237,16 @@ class Ranking:
         return ["model", *self.scorers, *extra, *truth, *BOOKKEEPING]
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
-        columns = [c for c in self._columns() if c not in ("from_cache", "score_seconds")]
+        from .scoring import scorer_info
+
+        columns = [c for c in self._columns() if c not in HIDDEN_IN_TABLES]
+        needs_head = {s for s in self.scorers if scorer_info(s).needs_source_logits}
         header = ["rank", *columns]
-        body = [[str(i), *(_format_cell(col, row.get(col)) for col in columns)] for i, row in enumerate(self.rows, 1)]
+        body = [
+            [str(i), *(NO_SOURCE_HEAD if col in needs_head and row.get("source_head") is False
+                       else _format_cell(col, row.get(col)) for col in columns)]
+            for i, row in enumerate(self.rows, 1)
+        ]
         return header, body
 
 

@@ -77,6 +77,61 @@ def make_tiny_classifier(
     return out
 
 
+TINY_BACKBONES = ("resnet", "vit", "clip_vision")
+"""Headless backbones :func:`make_tiny_backbone` can build (saved without a classification head)."""
+
+
+def make_tiny_backbone(tmp_path: str | Path, *, kind: str = "resnet", image_size: int = 32, seed: int = 0,
+                       name: str | None = None) -> Path:
+    """Save a seeded tiny headless backbone (``ResNetModel``, ``ViTModel`` or ``CLIPVisionModel``) + image processor.
+
+    ``resnet`` and ``vit`` are the backbones of :func:`make_tiny_classifier` with the same seed and size (so the
+    classifier's features are its backbone's); ``clip_vision`` has no image-classification class in transformers.
+    """
+    import torch
+    import transformers as tr
+
+    if kind in ("resnet", "vit"):
+        source = make_tiny_classifier(tmp_path, arch=kind, num_labels=2, image_size=image_size, seed=seed,
+                                      name=f".{kind}-classifier-{seed}")
+        classifier = tr.AutoModelForImageClassification.from_pretrained(source)
+        model = getattr(classifier, classifier.base_model_prefix)  # the backbone, its classifier left out
+    elif kind == "clip_vision":
+        torch.manual_seed(seed)
+        model = tr.CLIPVisionModel(tr.CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                      num_attention_heads=2, image_size=image_size, patch_size=8))
+    else:
+        raise ValueError(f"unknown tiny backbone {kind!r}; choose one of {TINY_BACKBONES}")
+    out = Path(tmp_path) / (name or f"tiny-{kind}-backbone")
+    model.save_pretrained(out)
+    tr.ViTImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(out)
+    return out
+
+
+def make_tiny_timm(tmp_path: str | Path, *, num_classes: int = 4, seed: int = 0, name: str | None = None) -> Path:
+    """Save a seeded timm ``test_vit`` in the Hub's timm layout (``config.json`` with ``architecture`` + weights).
+
+    ``num_classes=0`` saves a headless timm backbone. Like the Hub's own timm checkpoints, the config carries no
+    ``model_args`` (transformers' ``TimmWrapper`` would pass ``num_classes`` twice).
+    """
+    import json
+
+    import timm
+    import torch
+    from timm.models._hub import save_for_hf
+
+    torch.manual_seed(seed)
+    model = timm.create_model("test_vit", pretrained=False, num_classes=num_classes, img_size=32).eval()
+    out = Path(tmp_path) / (name or f"tiny-timm-{num_classes}")
+    extra = {"label_names": [f"source_{i}" for i in range(num_classes)]} if num_classes else None
+    save_for_hf(model, out, model_config=extra, safe_serialization=True)
+    config = json.loads((out / "config.json").read_text())
+    config["model_args"].pop("num_classes", None)
+    config["pretrained_cfg"]["input_size"] = [3, 32, 32]  # the image processor resizes to what the model was built for
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out
+
+
 def make_image(index: int, label: int, *, size: int = 32, mode: str = "RGB", seed: int = 0):
     """A PIL image whose colour depends on the class (so features differ by class), with seeded noise."""
     from PIL import Image
@@ -114,3 +169,17 @@ def make_imagefolder(
     for j in range(corrupt):
         (root / "train" / "class_0" / f"zz_corrupt_{j}.png").write_bytes(b"not an image" * (j + 1))
     return root
+
+
+def decodable_pixels(folder: str | Path, processor):
+    """``(pixel_values, row indices)`` of the decodable images of an imagefolder, preprocessed one by one by hand."""
+    import datasets
+    import torch
+
+    from lead_hf.data import load_image_dataset, open_rgb_image
+
+    data = load_image_dataset(folder)
+    cells = data.dataset.cast_column(data.image_column, datasets.Image(decode=False))[data.image_column]
+    good = [i for i, cell in enumerate(cells) if "corrupt" not in cell["path"]]
+    pixels = torch.cat([processor(images=open_rgb_image(cells[i]), return_tensors="pt")["pixel_values"] for i in good])
+    return pixels, good

@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import datasets
 import httpx2
 import numpy as np
 import pytest
 import torch
-from _tiny import TINY_ARCHS, make_imagefolder, make_tiny_classifier
+from _tiny import TINY_ARCHS, decodable_pixels, make_imagefolder, make_tiny_classifier
 from huggingface_hub import errors as hub_errors
 from transformers import (
     AutoImageProcessor,
@@ -22,7 +21,7 @@ from transformers import (
 
 import lead_hf
 from lead_hf import _models
-from lead_hf.data import load_image_dataset, open_rgb_image
+from lead_hf.data import load_image_dataset
 from lead_hf.errors import ExtractionError, InvalidInputError
 from lead_hf.extract import Extraction, extract
 
@@ -107,12 +106,9 @@ def test_matches_a_hand_written_forward_pass(resnet, folder):
     out = extract(resnet, folder, batch_size=6, use_cache=False, progress=False)
     data = load_image_dataset(folder)
     model = AutoModelForImageClassification.from_pretrained(resnet).eval()
-    processor = AutoImageProcessor.from_pretrained(resnet)
-    cells = data.dataset.cast_column("image", datasets.Image(decode=False))["image"]
-    good = [i for i, cell in enumerate(cells) if not cell["path"].endswith("corrupt_0.png")]
+    pixels, good = decodable_pixels(folder, AutoImageProcessor.from_pretrained(resnet))
     assert len(good) == len(out.labels)
     with torch.no_grad():
-        pixels = processor(images=[open_rgb_image(cells[i]) for i in good], return_tensors="pt")["pixel_values"]
         hidden = model.resnet(pixels).pooler_output.flatten(1)  # the backbone, run separately
         logits = model(pixel_values=pixels).logits
     np.testing.assert_allclose(out.features, hidden.numpy(), atol=1e-5)
@@ -245,10 +241,11 @@ def test_hub_errors_are_rephrased(folder, tmp_path, monkeypatch, error, match):
         extract("owner/model", folder, cache_dir=tmp_path, revision="v9")
 
 
-def test_not_an_image_classifier(tmp_path, folder):
+def test_not_an_image_model(tmp_path, folder):
     text_model = tmp_path / "bert"
     BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8).save_pretrained(text_model)
-    with pytest.raises(ExtractionError, match=r"model_type 'bert'\) is not an image classifier"):
+    with pytest.raises(ExtractionError, match=r"model_type 'bert'\) is not an image model: neither "
+                                              r"AutoModelForImageClassification nor an image backbone loads it"):
         extract(text_model, folder, cache_dir=tmp_path)
     with pytest.raises(ExtractionError, match=r"has no config\.json"):
         extract(tmp_path, folder, cache_dir=tmp_path / "cache")
@@ -285,17 +282,17 @@ def test_bad_options(resnet, folder, option, value, match):
 
 
 def test_out_of_memory_during_the_forward_pass(resnet, folder, tmp_path, monkeypatch):
-    real_load = _models.load_classifier
+    real_load = _models.load_model
 
     def raise_oom(module, args):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     def load_then_break(*args, **kwargs):
-        model = real_load(*args, **kwargs)
-        model.register_forward_pre_hook(raise_oom)
-        return model
+        loaded = real_load(*args, **kwargs)
+        loaded.network.register_forward_pre_hook(raise_oom)
+        return loaded
 
-    monkeypatch.setattr(_models, "load_classifier", load_then_break)
+    monkeypatch.setattr(_models, "load_model", load_then_break)
     with pytest.raises(ExtractionError, match=r"out of memory running .* with batch_size=8: CUDA out of memory.*lower batch_size"):
         extract(resnet, folder, batch_size=8, cache_dir=tmp_path, progress=False)
     assert not list(tmp_path.glob("*.npz"))  # nothing cached from a failed run
@@ -357,34 +354,38 @@ def _rewrite_weights(model_dir, edit):
     save_file(state, weights, metadata={"format": "pt"})
 
 
-def test_bare_backbone_is_refused(tmp_path, folder, transformers_warnings):
+def test_bare_backbone_is_ranked_from_its_features(tmp_path, folder, transformers_warnings):
+    """A ResNetModel checkpoint (no head): the classifier's random head is not reported as a source head."""
     from transformers import ResNetConfig, ResNetModel
 
     backbone = tmp_path / "resnet-backbone"
-    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic")).save_pretrained(
-        backbone)
+    model = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
+    model.save_pretrained(backbone)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(backbone)
-    message = (r"resnet-backbone': checkpoint has no trained classification head \(weights for 'classifier\.1\.bias', "
-               r"'classifier\.1\.weight' are missing; saved as ResNetModel\), so its logits would be random: lead-hf "
-               r"needs an image-classification checkpoint")
-    with pytest.raises(ExtractionError, match=message):
-        extract(backbone, folder, cache_dir=tmp_path / "cache", progress=False)
-    assert not list((tmp_path / "cache").glob("*.npz"))
-    assert not [m for m in transformers_warnings if "MISSING" in m or "newly initialized" in m]  # our error says it
+    out = extract(backbone, folder, cache_dir=tmp_path / "cache", progress=False)
+    assert out.logits is None and out.features.shape == (15, 16)
+    pixels, _ = decodable_pixels(folder, ViTImageProcessor(size={"height": 32, "width": 32}))
+    with torch.no_grad():
+        pooled = model.eval()(pixels).pooler_output.flatten(1).numpy()  # ResNet's classifier reads this
+    np.testing.assert_allclose(out.features, pooled, atol=1e-5)
+    assert not [m for m in transformers_warnings if "MISSING" in m or "newly initialized" in m]  # not our head
+    cached = extract(backbone, folder, cache_dir=tmp_path / "cache", progress=False)
+    assert cached.from_cache and cached.logits is None  # "no head" survives the cache
 
 
-def test_one_missing_distillation_head_is_refused(tmp_path, folder):
+def test_one_missing_distillation_head_drops_the_source_logits(tmp_path, folder):
+    """Half a trained head is not the source model's head: features stay (both head inputs), logits go."""
     model_dir = make_tiny_classifier(tmp_path, arch="deit_distilled", num_labels=4)
+    full = extract(model_dir, folder, use_cache=False, progress=False)
 
     def drop_distillation_head(state):
         for key in ("distillation_classifier.weight", "distillation_classifier.bias"):
             del state[key]
 
     _rewrite_weights(model_dir, drop_distillation_head)
-    with pytest.raises(ExtractionError, match=r"weights for 'distillation_classifier\.bias', "
-                                              r"'distillation_classifier\.weight' are missing; saved as "
-                                              r"DeiTForImageClassificationWithTeacher\)"):
-        extract(model_dir, folder, use_cache=False, progress=False)
+    out = extract(model_dir, folder, use_cache=False, progress=False)
+    assert out.logits is None and full.logits is not None
+    np.testing.assert_array_equal(out.features, full.features)
 
 
 def test_other_load_warnings_still_reach_the_log(tmp_path, folder, transformers_warnings):

@@ -66,7 +66,7 @@ def test_to_json_round_trip_with_nulls(ranking, tmp_path):
     assert [r["model"] for r in rows] == ["org/a", "local/dir/c", "org/b", "org/broken"]
     assert rows[1]["logme"] is None and rows[3]["lead"] is None  # NaN -> null
     assert rows[0] == {"model": "org/a", "lead": 0.9, "logme": -2.0, "energy0": 0.5, "loss0": 1.0, "acc0": 0.4,
-                       "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False,
+                       "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False, "source_head": None,
                        "error": None}  # fmt: skip
 
 
@@ -188,7 +188,7 @@ def test_rank_models_end_to_end_with_failures(assets, tmp_path):
         assert all(np.isfinite(row[k]) for k in ("logme", "lead", "leep", "energy0", "loss0", "acc0"))
         assert row["n_params"] > 0 and row["from_cache"] is False
     assert "ExtractionError" in by_model[str(assets["not_a_classifier"])]["error"]
-    assert "not an image classifier" in by_model[str(assets["not_a_classifier"])]["error"]
+    assert "not an image model" in by_model[str(assets["not_a_classifier"])]["error"]
     assert "does not exist" in by_model[str(tmp_path / "missing-model")]["error"]
     for bad in (str(assets["not_a_classifier"]), str(tmp_path / "missing-model")):
         assert math.isnan(by_model[bad]["logme"]) and by_model[bad]["from_cache"] is None

@@ -157,7 +157,8 @@ def test_rank_offline_example(space, zoo):
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_path, json_path = map(Path, files)
     assert csv_path.read_text().splitlines()[0] == (
-        "rank,model,lead,logme,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,error"
+        "rank,model,lead,logme,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,"
+        "source_head,error"
     )
     rows = json.loads(json_path.read_text())
     assert _names(row["model"] for row in rows) == list(table["model"])  # same order; full paths kept

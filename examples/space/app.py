@@ -252,7 +252,7 @@ class RankingSpace:
         scores = [c for c in ("rank", "model", *ranking.scorers, *TABLE_COLUMNS) if c in table]
         energy = [c for c in ("model", *ENERGY_COLUMNS) if c in table]
         return (
-            _for_display(table[scores]),
+            _mark_not_applicable(_for_display(table[scores]), table, ranking.scorers),
             _for_display(table[energy]) if len(energy) > 1 else pd.DataFrame(),
             plot,
             [str(path) for path in files],
@@ -307,6 +307,17 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(frame[column]):  # scores can be tiny (1e-5): round to digits, not decimals
             frame[column] = frame[column].map(lambda value: float(f"{value:.4g}"))
     return frame.astype(object).where(frame.notna(), "")
+
+
+def _mark_not_applicable(shown: pd.DataFrame, table: pd.DataFrame, scorers: Sequence[str]) -> pd.DataFrame:
+    """LEEP/NCE cells of headless backbones say why they are empty (they need the source head's logits)."""
+    from lead_hf.ranking import NO_SOURCE_HEAD
+    from lead_hf.scoring import scorer_info
+
+    headless = table["source_head"].eq(False).to_numpy()  # None (failed model) is not headless
+    for scorer in (s for s in scorers if scorer_info(s).needs_source_logits):
+        shown.loc[headless, scorer] = NO_SOURCE_HEAD
+    return shown
 
 
 def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
