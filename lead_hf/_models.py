@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
 from .data import first_line as _first_line
 from .errors import ExtractionError
@@ -316,6 +317,14 @@ def _hub_revision(model_id: str, revision: str | None) -> str:
     from huggingface_hub import errors as hub_errors
     from huggingface_hub import hf_hub_download
 
+    unreachable = unreachable_hub_message()
+    if unreachable:  # hf_hub_download would retry for seconds per model; a cached copy still serves
+        try:
+            config_file = hf_hub_download(model_id, "config.json", revision=revision, local_files_only=True)
+        except (hub_errors.LocalEntryNotFoundError, OSError, ValueError) as err:
+            raise ExtractionError(f"model {model_id!r} is not in the local cache and {unreachable}.") from err
+        logger.warning("The Hub cannot be reached: %s uses its cached revision.", model_id)
+        return Path(config_file).parent.name
     try:
         config_file = hf_hub_download(model_id, "config.json", revision=revision)
     except hub_errors.GatedRepoError as err:

@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import LeadHfError
@@ -68,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--ground-truth", type=Path, metavar="JSON", help='{"model": fine-tuned accuracy}: report the weighted tau')
     hub = rank.add_argument_group("Hub search filters (without --models)")
     hub.add_argument("--search", help="substring of the model id")
-    hub.add_argument("--library", type=parse_names, default=("transformers",), help="transformers and/or timm (default transformers)")
+    hub.add_argument("--library", type=parse_names, default=("transformers", "timm"),
+                     help="transformers and/or timm (default both)")
+    hub.add_argument("--include-backbones", action="store_true",
+                     help="also rank image-feature-extraction models (headless backbones: no LEEP/NCE)")
     hub.add_argument("--license", help="licence tag, e.g. apache-2.0")
     hub.add_argument("--max-params", type=parse_count, metavar="COUNT", help="largest parameter count, e.g. 30M")
     hub.add_argument("--trained-dataset", metavar="ID", help="only models tagged dataset:ID")
@@ -103,16 +107,30 @@ def _add_scorers(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
+    from accelerate import Accelerator
+
+    accelerator = Accelerator()  # under accelerate launch / torchrun: the models are split between processes
+    try:
+        return _rank_and_report(args, accelerator)
+    finally:
+        accelerator.end_training()  # a process group left to the interpreter's exit can abort a process
+
+
+def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
+    """Rank on every process; only the main process prints and writes files."""
     from .rank import rank_hub_models
 
     truth = json.loads(args.ground_truth.read_text()) if args.ground_truth else None
     ranking = rank_hub_models(
         args.dataset, model_ids=args.models, limit=args.limit, search=args.search, library=args.library,
+        include_backbones=args.include_backbones,
         license=args.license, max_params=args.max_params, trained_dataset=args.trained_dataset, sort=args.sort,
         scorers=args.scorers, split=args.split, image_column=args.image_column, label_column=args.label_column,
         max_samples_per_class=args.max_samples_per_class, seed=args.seed, batch_size=args.batch_size,
-        cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress,
+        cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress, accelerator=accelerator,
     )  # fmt: skip
+    if not accelerator.is_main_process:
+        return 0
     print(ranking)
     if truth is not None:
         for scorer, metrics in ranking.evaluate().items():

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
 from .errors import InvalidInputError
 
@@ -235,6 +236,9 @@ def _load_hub(dataset_id: str, split: str, trust_remote_code: bool) -> datasets.
         else:
             logger.warning("datasets %s runs no loading scripts: trust_remote_code=True is ignored.",
                            datasets.__version__)
+    unreachable = None if datasets.config.HF_HUB_OFFLINE else unreachable_hub_message()
+    if unreachable:  # datasets would retry for tens of seconds, then call it "not found"
+        raise InvalidInputError(f"cannot load dataset {dataset_id!r}: {unreachable}.")
     try:
         return datasets.load_dataset(dataset_id, split=split, **kwargs)
     except ValueError as err:
@@ -244,10 +248,15 @@ def _load_hub(dataset_id: str, split: str, trust_remote_code: bool) -> datasets.
             ) from err
         raise InvalidInputError(f"could not load dataset {dataset_id!r}: {first_line(err)}") from err
     except (ConnectionError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
+        if datasets.config.HF_HUB_OFFLINE:
+            raise InvalidInputError(
+                f"dataset {dataset_id!r} is not in the local cache and offline mode is on (HF_HUB_OFFLINE / "
+                f"HF_DATASETS_OFFLINE; {first_line(err)}): unset it to download the dataset, check the id, or "
+                "pass a local imagefolder directory."
+            ) from err
         raise InvalidInputError(
-            f"dataset {dataset_id!r} was not found on the Hub nor in the local cache ({first_line(err)}); "
-            "check the id (and your access/token for private or gated datasets), or pass a local "
-            "imagefolder directory. Offline (HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1) only cached datasets load."
+            f"dataset {dataset_id!r} was not found on the Hub ({first_line(err)}); check the id (and your access "
+            "token for private or gated datasets), or pass a local imagefolder directory."
         ) from err
 
 

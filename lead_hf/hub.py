@@ -1,19 +1,22 @@
-"""Find candidate image classifiers on the Hugging Face Hub.
+"""Find candidate image models on the Hugging Face Hub.
 
-One request stream (``HfApi.list_models`` with the ``image-classification`` pipeline tag, sorted on the
-server) is filtered while it is consumed: what the Hub cannot filter (several libraries at once,
-parameter count from the safetensors metadata, private repos, loadability with
-``AutoModelForImageClassification``) is checked here. Every option is validated before the first
+One request stream per pipeline tag (``HfApi.list_models`` with ``image-classification``, plus
+``image-feature-extraction`` for headless backbones on request), each sorted on the server and merged
+in the same order, is filtered while it is consumed: what the Hub cannot filter (several libraries at
+once, parameter count from the safetensors metadata, private repos, models transformers would load for
+another task) is checked here. Every option is validated before the first
 request, and models that are dropped are logged with the reason.
 """
 
 from __future__ import annotations
 
+import heapq
 import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
 from .errors import InvalidInputError, LeadHfError
 
@@ -30,16 +33,21 @@ __all__ = [
 logger = get_logger(__name__)
 
 PIPELINE_TAG = "image-classification"
+BACKBONE_PIPELINE_TAG = "image-feature-extraction"
 VALID_LIBRARIES = ("transformers", "timm")
+# The auto classes lead-hf loads: a classifier, or a headless backbone (features only).
+LOADABLE_AUTO_CLASSES = ("AutoModelForImageClassification", "AutoModel")
 VALID_SORTS = ("downloads", "likes", "trending_score", "created_at", "last_modified")
-AUTO_CLASS = "AutoModelForImageClassification"
 # How many listed models are inspected per wanted candidate before giving up (client-side filters drop some).
 SCAN_FACTOR = 10
 # Only these properties are requested: keeps each page small and gives every filter what it needs.
 EXPAND = [
-    "downloads", "likes", "library_name", "pipeline_tag", "gated", "private",
-    "sha", "tags", "safetensors", "config", "transformersInfo",
+    "downloads", "likes", "trendingScore", "createdAt", "lastModified", "library_name", "pipeline_tag",
+    "gated", "private", "sha", "tags", "safetensors", "config", "transformersInfo",
 ]  # fmt: skip
+# ModelInfo attribute of each sort key, to merge the per-tag streams in the Hub's order.
+SORT_ATTRIBUTES = {"downloads": "downloads", "likes": "likes", "trending_score": "trending_score",
+                   "created_at": "created_at", "last_modified": "last_modified"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,8 @@ def list_candidate_models(
     *,
     # what to look for
     search: str | None = None,
-    library: str | Sequence[str] = ("transformers",),
+    library: str | Sequence[str] = VALID_LIBRARIES,
+    include_backbones: bool = False,
     trained_dataset: str | None = None,
     # what to leave out
     max_params: int | None = None,
@@ -81,7 +90,7 @@ def list_candidate_models(
     limit: int | None = 20,
     api: Any = None,
 ) -> Iterator[CandidateModel]:
-    """Lazily list image-classification models of the Hub that ``AutoModelForImageClassification`` can load.
+    """Lazily list image models of the Hub that lead-hf can rank (transformers and timm classifiers, backbones).
 
     Options are validated when the function is called; the Hub is queried while the result is consumed.
     Models dropped by a client-side filter are logged (``logging.INFO``); use
@@ -89,8 +98,11 @@ def list_candidate_models(
 
     Args:
         search (`str`, *optional*): a substring of the model id (e.g. ``"vit"``).
-        library (`str` or sequence of `str`, *optional*, defaults to ``("transformers",)``): libraries to
-            accept, among ``"transformers"`` and ``"timm"``.
+        library (`str` or sequence of `str`, *optional*, defaults to ``("transformers", "timm")``): libraries
+            to accept, among ``"transformers"`` and ``"timm"`` (timm checkpoints load through transformers'
+            ``TimmWrapper``).
+        include_backbones (`bool`, *optional*, defaults to `False`): also list ``image-feature-extraction``
+            models (headless backbones such as DINOv2: ranked from their features, without LEEP/NCE).
         trained_dataset (`str`, *optional*): only models tagged ``dataset:<trained_dataset>``.
         max_params (`int`, *optional*): drop models with more parameters. Models whose parameter count the
             Hub does not report are dropped too when this is set (they are kept otherwise).
@@ -146,6 +158,7 @@ def _scan(
     *,
     search: str | None,
     library: str | Sequence[str],
+    include_backbones: bool,
     trained_dataset: str | None,
     max_params: int | None,
     license: str | None,
@@ -169,7 +182,9 @@ def _scan(
         from huggingface_hub import HfApi
 
         api = HfApi()
-    query: dict[str, Any] = {"pipeline_tag": PIPELINE_TAG, "sort": sort, "expand": list(EXPAND)}
+    if not isinstance(include_backbones, bool):
+        raise InvalidInputError(f"include_backbones must be True or False, got {include_backbones!r}.")
+    query: dict[str, Any] = {"sort": sort, "expand": list(EXPAND)}
     tags = ([libraries[0]] if len(libraries) == 1 else []) + ([f"license:{license}"] if license else [])
     if tags:  # the Hub ANDs filter tags, so several libraries are filtered here instead
         query["filter"] = tags
@@ -181,11 +196,12 @@ def _scan(
         query["gated"] = False
     if limit is not None:
         query["limit"] = limit * SCAN_FACTOR
+    pipelines = (PIPELINE_TAG, BACKBONE_PIPELINE_TAG) if include_backbones else (PIPELINE_TAG,)
     wanted = dict(
-        search=search, libraries=libraries, trained_dataset=trained_dataset, max_params=max_params,
-        license=license, exclude_gated=exclude_gated, exclude_private=exclude_private,
+        search=search, libraries=libraries, pipelines=pipelines, trained_dataset=trained_dataset,
+        max_params=max_params, license=license, exclude_gated=exclude_gated, exclude_private=exclude_private,
     )  # fmt: skip
-    stream = _stream(api, query, wanted)
+    stream = _stream(api, query, pipelines, SORT_ATTRIBUTES[sort], wanted)
     return stream if limit is None else _take(stream, limit)
 
 
@@ -200,9 +216,16 @@ def _take(items: Iterator[CandidateModel | SkippedModel], limit: int) -> Iterato
                 return
 
 
-def _stream(api: Any, query: dict[str, Any], wanted: dict[str, Any]) -> Iterator[CandidateModel | SkippedModel]:
+def _stream(api: Any, query: dict[str, Any], pipelines: tuple[str, ...], sort_attribute: str,
+            wanted: dict[str, Any]) -> Iterator[CandidateModel | SkippedModel]:
+    endpoint = getattr(api, "endpoint", None)
+    unreachable = unreachable_hub_message(endpoint) if endpoint else None  # a custom client is trusted
+    if unreachable:
+        raise LeadHfError(f"Could not list models: {unreachable}; or pass model ids explicitly.")
+    listings = [api.list_models(**query, pipeline_tag=pipeline) for pipeline in pipelines]
     try:
-        for info in api.list_models(**query):
+        # each listing is sorted by the Hub (decreasing); merging keeps that order and stays lazy
+        for info in heapq.merge(*listings, key=lambda info: _sort_value(info, sort_attribute), reverse=True):
             reason = _reject_reason(info, **wanted)
             if reason is None:
                 yield _to_candidate(info)
@@ -214,6 +237,12 @@ def _stream(api: Any, query: dict[str, Any], wanted: dict[str, Any]) -> Iterator
             f"Could not list models on the Hugging Face Hub ({type(err).__name__}: {err}). "
             "Check the connection and HF_HUB_OFFLINE, or pass model ids explicitly."
         ) from err
+
+
+def _sort_value(info: Any, attribute: str) -> tuple[bool, Any]:
+    """Sort key of a listed model; models without the value sort last."""
+    value = getattr(info, attribute, None)
+    return (value is not None, value if value is not None else 0)
 
 
 def _check_libraries(library: str | Sequence[str]) -> tuple[str, ...]:
@@ -240,6 +269,7 @@ def _reject_reason(
     *,
     search: str | None,
     libraries: tuple[str, ...],
+    pipelines: tuple[str, ...],
     trained_dataset: str | None,
     max_params: int | None,
     license: str | None,
@@ -251,8 +281,8 @@ def _reject_reason(
     if library not in libraries:
         return f"library {library!r} is not one of {list(libraries)}"
     pipeline = getattr(info, "pipeline_tag", None)
-    if pipeline is not None and pipeline != PIPELINE_TAG:
-        return f"pipeline tag {pipeline!r} is not {PIPELINE_TAG!r}"
+    if pipeline is not None and pipeline not in pipelines:
+        return f"pipeline tag {pipeline!r} is not one of {list(pipelines)}"
     if library == "transformers":
         reason = _not_loadable_reason(info)
         if reason:
@@ -277,13 +307,10 @@ def _reject_reason(
 
 
 def _not_loadable_reason(info: Any) -> str | None:
-    """Why ``AutoModelForImageClassification`` would refuse the model, from the listed metadata."""
+    """Why lead-hf would not load the model, from the listed metadata: transformers loads it for another task."""
     auto = getattr(getattr(info, "transformers_info", None), "auto_model", None)
-    if auto is not None and auto != AUTO_CLASS:
-        return f"transformers loads it with {auto}, not {AUTO_CLASS}"
-    architectures = (getattr(info, "config", None) or {}).get("architectures") or []
-    if architectures and not any(a.endswith("ForImageClassification") for a in architectures):
-        return f"config architectures {architectures} have no image-classification head"
+    if auto is not None and auto not in LOADABLE_AUTO_CLASSES:
+        return f"transformers loads it with {auto}, not one of {list(LOADABLE_AUTO_CLASSES)}"
     return None
 
 

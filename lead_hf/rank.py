@@ -5,13 +5,15 @@ scorer error) becomes a row with an ``error`` message and whatever was computed;
 run. Features are cached on disk by :func:`lead_hf.extract.extract`, so an interrupted ranking that is
 started again reuses every model already extracted (its row says ``from_cache=True``).
 
-Under ``accelerate launch`` with several processes, each model's batches are sharded across the
-processes by :func:`~lead_hf.extract.extract` (pass ``accelerator=``); every process then scores the
-gathered features and returns the same :class:`Ranking`, and only the main process shows progress.
+Under ``accelerate launch`` / ``torchrun`` with P processes, the models are split between the processes
+with Accelerate's ``split_between_processes``: each process extracts and scores whole models, and the rows
+are gathered (``gather_object``) so that every process returns the same :class:`Ranking`. A single model
+is sharded by batches instead (see :func:`~lead_hf.extract.extract`). Only the main process shows progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -116,7 +118,9 @@ def rank_models(
         batch_size (`int`, *optional*, defaults to 32): images per forward pass.
         cache_dir (`str` or `os.PathLike`, *optional*): feature cache (default ``$LEAD_HF_CACHE``, else
             ``~/.cache/lead_hf``); checked writable before any work.
-        accelerator (`accelerate.Accelerator`, *optional*): shards each model's batches across processes.
+        accelerator (`accelerate.Accelerator`, *optional*): the processes to use (default: ``Accelerator()``,
+            which is one process unless started by ``accelerate launch`` / ``torchrun``). With several
+            processes, the models are split between them (one model: its batches are).
         scorer_options (`Mapping[str, Mapping]`, *optional*): keyword options per scorer, e.g.
             ``{"logme": {"tol": 1e-4}}``.
         ground_truth (`Mapping[str, float]`, *optional*): fine-tuned accuracy per model (id or folder name),
@@ -142,42 +146,68 @@ def rank_models(
     cache_dir = writable_cache_dir(cache_dir)  # before any work: fail fast on a read-only cache
 
     from .data import load_image_dataset  # torch/datasets only once the options are known to be good
-    from .extract import extract
 
     data = load_image_dataset(
         dataset, split=split, image_column=image_column, label_column=label_column,
         max_samples_per_class=max_samples_per_class, seed=seed,
     )  # fmt: skip
     truth = dict(ground_truth) if ground_truth is not None else None
-    rows = []
-    for name, hub_params in _progress(candidates, progress=progress, accelerator=accelerator, desc="Ranking models"):
-        row = _empty_row(name, scorers, hub_params)
-        start = time.perf_counter()
-        try:
-            extraction = extract(
-                name, data, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir, progress=progress
-            )
-        except Exception as err:  # a model that cannot be loaded or run is reported, the others go on
-            logger.warning("Model %s failed: %s", name, err)
-            logger.debug("Traceback of the failure of %s", name, exc_info=True)
-            row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
-            rows.append(row)
-            continue
-        row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params,
-                   from_cache=extraction.from_cache, source_head=extraction.logits is not None)
-        start = time.perf_counter()
-        applicable = _applicable(scorers, has_source_head=extraction.logits is not None)
-        values, errors = compute_scores(
-            extraction.features, extraction.labels, source_logits=extraction.logits, scorers=applicable,
-            scorer_options={k: v for k, v in (scorer_options or {}).items() if k in applicable},
-        )  # fmt: skip
-        row.update(values, score_seconds=time.perf_counter() - start, error="; ".join(errors) or None)
-        if truth is not None:
-            row["ground_truth"] = truth.get(name, truth.get(Path(name).name))
-        rows.append(row)
+    if accelerator is None:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()  # one process: a no-op; under accelerate launch / torchrun: the shared state
+    # Several processes and several models: each process extracts whole models (no per-batch communication);
+    # a single model is sharded by batches instead.
+    split = accelerator.num_processes > 1 and len(candidates) > 1
+    score_one = dict(scorers=scorers, scorer_options=scorer_options, batch_size=batch_size, cache_dir=cache_dir,
+                     accelerator=accelerator, split=split, progress=progress)
+    # Strided order: split_between_processes gives contiguous chunks, and lists often group a family's sizes
+    # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
+    order = [i for k in range(accelerator.num_processes) for i in range(k, len(candidates), accelerator.num_processes)]
+    jobs = [(i, *candidates[i]) for i in order] if split else [(i, *c) for i, c in enumerate(candidates)]
+    with accelerator.split_between_processes(jobs) if split else contextlib.nullcontext(jobs) as mine:
+        rows = [(i, _rank_one(name, hub_params, data, **score_one))
+                for i, name, hub_params in _progress(mine, progress=progress, accelerator=accelerator,
+                                                     desc="Ranking models")]
+    if split:
+        from accelerate.utils import gather_object
+
+        rows = gather_object(rows)  # every process gets every row
+    rows = [row for _, row in sorted(rows, key=lambda pair: pair[0])]  # candidate order (ties keep it)
+    if truth is not None:
+        for row in rows:
+            row["ground_truth"] = truth.get(row["model"], truth.get(Path(row["model"]).name))
     ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth)
     logger.info("Best model on %s by %s: %s", data.name, ranking.primary, ranking.best_model)
     return ranking
+
+
+def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[str, ...],
+              scorer_options: Mapping[str, Mapping[str, Any]] | None, batch_size: int, cache_dir: Path,
+              accelerator: Any, split: bool, progress: bool) -> dict[str, Any]:
+    """Extract and score one model; any failure is reported in its row (the other models go on)."""
+    from .extract import extract
+
+    row = _empty_row(name, scorers, hub_params)
+    start = time.perf_counter()
+    try:
+        extraction = extract(name, data, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir,
+                             shard_across_processes=not split, progress=progress)
+    except Exception as err:  # a model that cannot be loaded or run is reported, the others go on
+        logger.warning("Model %s failed: %s", name, err)
+        logger.debug("Traceback of the failure of %s", name, exc_info=True)
+        row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
+        return row
+    row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params,
+               from_cache=extraction.from_cache, source_head=extraction.logits is not None)
+    start = time.perf_counter()
+    applicable = _applicable(scorers, has_source_head=extraction.logits is not None)
+    values, errors = compute_scores(
+        extraction.features, extraction.labels, source_logits=extraction.logits, scorers=applicable,
+        scorer_options={k: v for k, v in (scorer_options or {}).items() if k in applicable},
+    )  # fmt: skip
+    row.update(values, score_seconds=time.perf_counter() - start, error="; ".join(errors) or None)
+    return row
 
 
 def rank_hub_models(
@@ -186,7 +216,8 @@ def rank_hub_models(
     model_ids: Sequence[str] | None = None,
     limit: int = 10,
     search: str | None = None,
-    library: str | Sequence[str] = ("transformers",),
+    library: str | Sequence[str] = ("transformers", "timm"),
+    include_backbones: bool = False,
     trained_dataset: str | None = None,
     max_params: int | None = None,
     license: str | None = None,
@@ -204,7 +235,8 @@ def rank_hub_models(
         dataset_id (`str`, `os.PathLike` or dataset object): the target data, as in :func:`rank_models`.
         model_ids (sequence of `str`, *optional*): rank these models instead of searching the Hub.
         limit (`int`, *optional*, defaults to 10): how many Hub candidates to rank.
-        search, library, trained_dataset, max_params, license, exclude_gated, exclude_private, sort, api:
+        search, library, include_backbones, trained_dataset, max_params, license, exclude_gated, exclude_private,
+        sort, api:
             the Hub filters of :func:`lead_hf.hub.list_candidate_models`.
         **rank_kwargs: keyword options of :func:`rank_models` (``scorers``, ``split``, ``cache_dir``, ...).
 
@@ -234,7 +266,8 @@ def rank_hub_models(
     _check_scorers(rank_kwargs.get("scorers", DEFAULT_SCORERS))
     writable_cache_dir(rank_kwargs.get("cache_dir"))
     filters = dict(
-        search=search, library=library, trained_dataset=trained_dataset, max_params=max_params, license=license,
+        search=search, library=library, include_backbones=include_backbones, trained_dataset=trained_dataset,
+        max_params=max_params, license=license,
         exclude_gated=exclude_gated, exclude_private=exclude_private, sort=sort, limit=limit, api=api,
     )  # fmt: skip
     list_candidate_models(**filters)  # validates the filters (no request until iterated)

@@ -122,7 +122,7 @@ def test_column_errors_name_the_columns_and_the_argument():
 
 
 def test_unknown_sources_raise_clear_errors(tmp_path):
-    with pytest.raises(InvalidInputError, match=r"not found on the Hub nor in the local cache.*Offline"):
+    with pytest.raises(InvalidInputError, match=r"is not in the local cache and offline mode is on.*unset it to download"):
         load_image_dataset("no-such-owner/no-such-dataset")
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_image_dataset(tmp_path / "missing")
@@ -147,7 +147,7 @@ def test_open_rgb_image_converts_every_mode(tmp_path):
     (ValueError('Unknown split "valid". Should be one of [\'train\', \'test\'].'),
      r"dataset 'owner/data' has no split 'valid' \(Unknown split .*'test'\]\.\); pass split="),
     (datasets.exceptions.DatasetNotFoundError("Dataset 'owner/data' doesn't exist on the Hub"),
-     r"dataset 'owner/data' was not found on the Hub nor in the local cache.*check the id"),
+     r"dataset 'owner/data' (was not found on the Hub|is not in the local cache and offline mode is on).*check the id"),
 ])
 def test_hub_loading_errors_are_rephrased(monkeypatch, error, match):
     def fail(*args, **kwargs):

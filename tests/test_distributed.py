@@ -1,7 +1,13 @@
-"""Two CPU processes under torchrun give exactly the single-process extraction (order and tail included)."""
+"""Two CPU processes under torchrun give exactly the single-process extraction and ranking.
+
+One model: its batches are sharded (order and padded tail included). Several models: each process extracts
+whole models (Accelerate's ``split_between_processes``) and every process returns the full ranking.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import socket
 import subprocess
@@ -10,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny import make_imagefolder, make_tiny_classifier
+from _tiny import make_imagefolder, make_tiny_backbone, make_tiny_classifier
 
 from lead_hf.extract import extract
+from lead_hf.rank import rank_models
 
 SCRIPT = Path(__file__).with_name("_dist_extract_script.py")
+RANK_SCRIPT = Path(__file__).with_name("_dist_rank_script.py")
 # 14 images + 1 corrupt = 15 rows in batches of 3: 5 batches, so the second process gets a padded
 # (duplicated) last batch that gather_for_metrics must drop.
 PER_CLASS = [5, 4, 5]
@@ -27,19 +35,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_match_one(tmp_path):
+def _torchrun_two_processes(script: Path, *args: str) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip(f"torchrun not found next to {sys.executable}")
-    model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
-    data_dir = make_imagefolder(tmp_path, n_classes=3, per_class=PER_CLASS, corrupt=1)
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-               str(_free_port()), str(SCRIPT), str(model_dir), str(data_dir), str(tmp_path / "cache"),
-               str(tmp_path / "out"), str(BATCH_SIZE)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+               str(_free_port()), str(script), *args]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
+    data_dir = make_imagefolder(tmp_path, n_classes=3, per_class=PER_CLASS, corrupt=1)
+    _torchrun_two_processes(SCRIPT, str(model_dir), str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"),
+                            str(BATCH_SIZE))
 
     single = extract(model_dir, data_dir, batch_size=BATCH_SIZE, use_cache=False, progress=False)
     ranks = [np.load(tmp_path / f"out.rank{k}.npz") for k in (0, 1)]
@@ -53,3 +65,32 @@ def test_two_processes_match_one(tmp_path):
         assert not bool(shard["first_from_cache"]) and bool(shard["second_from_cache"])
         np.testing.assert_array_equal(shard["second_features"], shard["features"])
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1  # written once, by the main process
+
+
+@pytest.mark.slow
+def test_two_processes_split_the_models_and_rank_like_one(tmp_path):
+    """4 models + 1 missing: each process loads its own share of whole models; both return the 1-process ranking."""
+    models = [str(make_tiny_classifier(tmp_path, arch=arch, num_labels=4)) for arch in ("resnet", "vit", "convnext")]
+    models += [str(make_tiny_backbone(tmp_path, kind="clip_vision")), str(tmp_path / "missing-model")]
+    data_dir = make_imagefolder(tmp_path, n_classes=3, per_class=PER_CLASS, corrupt=1)
+    _torchrun_two_processes(RANK_SCRIPT, str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"), *models)
+
+    single = json.loads(rank_models(models, data_dir, scorers=("lead", "logme", "leep"), batch_size=4,
+                                    cache_dir=tmp_path / "single-cache", progress=False).to_json())
+    reports = [json.loads((tmp_path / f"out.rank{k}.json").read_text()) for k in (0, 1)]
+    assert [r["num_processes"] for r in reports] == [2, 2]
+    # whole models, strided: process 0 gets models 0, 2, 4 (4 is missing: never loaded), process 1 gets 1 and 3
+    assert reports[0]["loaded"] == models[0:3:2] and reports[1]["loaded"] == models[1:4:2]
+    for report in reports:
+        rows = report["rows"]
+        assert [r["model"] for r in rows] == [r["model"] for r in single]  # same order on every process
+        for row, expected in zip(rows, single, strict=True):
+            assert row["from_cache"] == expected["from_cache"] and row["source_head"] == expected["source_head"]
+            assert (row["error"] is None) == (expected["error"] is None)
+            for scorer in ("lead", "logme", "leep", "energy0"):
+                if expected[scorer] is None:
+                    assert row[scorer] is None
+                else:
+                    assert math.isclose(row[scorer], expected[scorer], rel_tol=1e-6, abs_tol=1e-9), (row, expected)
+    assert "does not exist" in next(r for r in reports[0]["rows"] if r["model"] == models[4])["error"]
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 4  # each model cached once, by the process that ran it

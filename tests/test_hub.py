@@ -15,12 +15,13 @@ from lead_hf.errors import InvalidInputError, LeadHfError
 from lead_hf.hub import EXPAND, SCAN_FACTOR, CandidateModel, find_candidate_models, list_candidate_models
 
 
-def _model(model_id, *, library="transformers", n_params=5_000_000, license="apache-2.0", arch="ViTForImageClassification", **extra):
+def _model(model_id, *, library="transformers", n_params=5_000_000, license="apache-2.0", arch="ViTForImageClassification",
+           pipeline="image-classification", downloads=100, **extra):
     item = {
         "id": model_id,
         "library_name": library,
-        "pipeline_tag": "image-classification",
-        "downloads": 100,
+        "pipeline_tag": pipeline,
+        "downloads": downloads,
         "likes": 3,
         "gated": False,
         "private": False,
@@ -37,7 +38,7 @@ def _model(model_id, *, library="transformers", n_params=5_000_000, license="apa
 # The Hub's answer to the image-classification query, in its (downloads) order.
 LISTING = [
     _model("org/vit-small", n_params=22_000_000),
-    _model("org/clip-backbone", arch="CLIPModel"),  # no image-classification head
+    _model("org/clip-backbone", arch="CLIPModel"),  # no trained head: ranked from its features
     _model("org/timm-resnet", library="timm", n_params=11_000_000, config=None),
     _model("org/gated-vit", gated="manual"),
     _model("org/private-vit", private=True),
@@ -49,17 +50,25 @@ LISTING = [
 ]
 
 
-class FakeApi:
-    """Records the query and serves LISTING lazily (``pulled`` counts the models handed out)."""
+# The Hub's answer to the image-feature-extraction query (downloads order).
+BACKBONES = [
+    _model("org/dinov2-small", arch="Dinov2Model", pipeline="image-feature-extraction", downloads=500,
+           transformersInfo={"auto_model": "AutoModel"}),
+    _model("org/siglip-tower", arch="SiglipVisionModel", pipeline="image-feature-extraction", downloads=50),
+]
 
-    def __init__(self, listing=LISTING):
-        self.listing = listing
+
+class FakeApi:
+    """Records the queries and serves the listing of the queried pipeline tag lazily (``pulled`` counts models)."""
+
+    def __init__(self, listing=LISTING, backbones=BACKBONES):
+        self.listings = {"image-classification": listing, "image-feature-extraction": backbones}
         self.calls: list[dict] = []
         self.pulled = 0
 
     def list_models(self, **query):
         self.calls.append(query)
-        for item in self.listing:
+        for item in self.listings[query["pipeline_tag"]]:
             self.pulled += 1
             yield ModelInfo(**json.loads(json.dumps(item)))
 
@@ -68,13 +77,12 @@ def _ids(models):
     return [m.model_id for m in models]
 
 
-def test_default_filters_keep_loadable_public_transformers_models():
+def test_default_filters_keep_loadable_public_transformers_and_timm_models():
     api = FakeApi()
     candidates, skipped = find_candidate_models(api=api)
-    assert _ids(candidates) == ["org/vit-small", "org/unknown-size", "org/big-vit", "org/mit-vit"]
+    assert _ids(candidates) == ["org/vit-small", "org/clip-backbone", "org/timm-resnet", "org/unknown-size",
+                                "org/big-vit", "org/mit-vit"]
     reasons = {s.model_id: s.reason for s in skipped}
-    assert "no image-classification head" in reasons["org/clip-backbone"]
-    assert "library 'timm'" in reasons["org/timm-resnet"]
     assert "gated" in reasons["org/gated-vit"]
     assert "private" in reasons["org/private-vit"]
     assert "library 'keras'" in reasons["org/keras-net"]
@@ -82,7 +90,7 @@ def test_default_filters_keep_loadable_public_transformers_models():
     (query,) = api.calls
     assert query["pipeline_tag"] == "image-classification"
     assert query["sort"] == "downloads"
-    assert query["filter"] == ["transformers"]
+    assert "filter" not in query  # the Hub ANDs tags: one library tag would drop the other
     assert query["gated"] is False
     assert query["limit"] == 20 * SCAN_FACTOR
     assert "safetensors" in query["expand"]
@@ -97,16 +105,28 @@ def test_candidate_fields_come_from_the_listing():
     )  # fmt: skip
 
 
-def test_both_libraries_are_filtered_client_side():
+def test_one_library_is_filtered_by_the_hub():
     api = FakeApi()
-    models = list(list_candidate_models(library=("transformers", "timm"), api=api))
-    assert "org/timm-resnet" in _ids(models)
-    assert "filter" not in api.calls[0]  # the Hub ANDs tags: one library tag would drop the other
+    candidates, skipped = find_candidate_models(library="transformers", api=api)
+    assert "org/timm-resnet" not in _ids(candidates)
+    assert api.calls[0]["filter"] == ["transformers"]
+    assert "library 'timm'" in {s.model_id: s.reason for s in skipped}["org/timm-resnet"]
+
+
+def test_backbones_are_listed_on_request_in_the_hubs_order():
+    api = FakeApi()
+    assert "org/dinov2-small" not in _ids(list_candidate_models(api=api, limit=None))
+    assert [c["pipeline_tag"] for c in api.calls] == ["image-classification"]
+    api = FakeApi()
+    models = _ids(list_candidate_models(include_backbones=True, limit=None, api=api))
+    # merged by downloads (decreasing): 500 before the classifiers' 100, 50 after them
+    assert models[0] == "org/dinov2-small" and models[-1] == "org/siglip-tower"
+    assert sorted(c["pipeline_tag"] for c in api.calls) == ["image-classification", "image-feature-extraction"]
 
 
 def test_max_params_drops_unknown_and_large_models():
     candidates, skipped = find_candidate_models(max_params=100_000_000, api=FakeApi())
-    assert _ids(candidates) == ["org/vit-small", "org/mit-vit"]
+    assert _ids(candidates) == ["org/vit-small", "org/clip-backbone", "org/timm-resnet", "org/mit-vit"]
     reasons = {s.model_id: s.reason for s in skipped}
     assert "parameter count unknown" in reasons["org/unknown-size"]
     assert "300,000,000 parameters" in reasons["org/big-vit"]
@@ -118,7 +138,8 @@ def test_max_params_drops_unknown_and_large_models():
         ({"license": "mit"}, ["org/mit-vit"]),
         ({"search": "VIT"}, ["org/vit-small", "org/big-vit", "org/mit-vit"]),  # case-insensitive substring
         ({"trained_dataset": "cifar10"}, []),
-        ({"exclude_gated": False, "exclude_private": False, "limit": 3}, ["org/vit-small", "org/gated-vit", "org/private-vit"]),
+        ({"exclude_gated": False, "exclude_private": False, "limit": 5},
+         ["org/vit-small", "org/clip-backbone", "org/timm-resnet", "org/gated-vit", "org/private-vit"]),
     ],
 )
 def test_client_side_filters(filters, expected):
@@ -129,7 +150,7 @@ def test_server_side_query_carries_the_filters():
     api = FakeApi()
     list(list_candidate_models(license="mit", trained_dataset="cifar10", search="vit", sort="likes", limit=2, api=api))
     (query,) = api.calls
-    assert query["filter"] == ["transformers", "license:mit"]
+    assert query["filter"] == ["license:mit"]
     assert query["trained_dataset"] == "cifar10"
     assert query["search"] == "vit"
     assert query["sort"] == "likes"
@@ -139,8 +160,8 @@ def test_listing_is_lazy_and_stops_at_limit():
     api = FakeApi()
     models = list_candidate_models(limit=2, api=api)
     assert api.calls == []  # nothing requested until the first candidate is asked for
-    assert _ids(models) == ["org/vit-small", "org/unknown-size"]
-    assert api.pulled == 6  # stopped right after the second candidate
+    assert _ids(models) == ["org/vit-small", "org/clip-backbone"]
+    assert api.pulled == 2  # stopped right after the second candidate
 
 
 NOT_VALID = [
@@ -151,6 +172,7 @@ NOT_VALID = [
     ({"limit": 0}, r"limit must be a positive integer"),
     ({"limit": True}, r"limit must be a positive integer"),  # bool is not a count
     ({"max_params": "100M"}, r"max_params must be a positive integer or None, got '100M'"),
+    ({"include_backbones": "yes"}, r"include_backbones must be True or False, got 'yes'"),
 ]
 
 
@@ -199,17 +221,17 @@ def hub_server(monkeypatch):
 
 def test_real_hfapi_request_and_pagination(hub_server, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    models = list(list_candidate_models(license="apache-2.0", max_params=50_000_000, limit=3, api=HfApi()))
-    assert _ids(models) == ["org/vit-small"]  # everything else fails a filter
+    models = list(list_candidate_models(license="apache-2.0", max_params=50_000_000, limit=4, api=HfApi()))
+    assert _ids(models) == ["org/vit-small", "org/clip-backbone", "org/timm-resnet"]  # the rest fail a filter
     assert len(hub_server) == 2  # the second page was followed
     first = urlsplit(str(hub_server[0].url))
     assert first.path == "/api/models"
     query = parse_qs(first.query)
     assert query["pipeline_tag"] == ["image-classification"]
     assert query["sort"] == ["downloads"]
-    assert query["filter"] == ["transformers", "license:apache-2.0"]
+    assert query["filter"] == ["license:apache-2.0"]
     assert query["gated"] == ["false"]
-    assert query["limit"] == [str(3 * SCAN_FACTOR)]
+    assert query["limit"] == [str(4 * SCAN_FACTOR)]
     assert sorted(query["expand"]) == sorted(EXPAND)
 
 

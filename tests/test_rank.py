@@ -286,7 +286,7 @@ def _info(model_id, **extra):
 
 
 def test_rank_hub_models_uses_the_candidates(assets, tmp_path):
-    api = FakeApi([_info(str(assets["resnet"])), _info("org/seg", config={"architectures": ["SegformerModel"]})])
+    api = FakeApi([_info(str(assets["resnet"])), _info("org/seg", transformersInfo={"auto_model": "AutoModelForSemanticSegmentation"})])
     ranking = rank_hub_models(assets["data"], limit=2, api=api, scorers=("logme",), cache_dir=assets["cache"],
                               max_samples_per_class=4, progress=False)  # fmt: skip
     assert [r["model"] for r in ranking.rows] == [str(assets["resnet"])]
@@ -294,8 +294,9 @@ def test_rank_hub_models_uses_the_candidates(assets, tmp_path):
 
 
 def test_rank_hub_models_empty_result_names_the_filters(assets):
-    api = FakeApi([_info("org/seg", config={"architectures": ["SegformerModel"]})])
-    with pytest.raises(InvalidInputError, match=r"No image-classification model.*search='vit'.*org/seg: config architectures"):
+    api = FakeApi([_info("org/seg", transformersInfo={"auto_model": "AutoModelForSemanticSegmentation"})])
+    with pytest.raises(InvalidInputError, match=r"No image-classification model.*search='vit'.*org/seg: transformers loads it with "
+                                                 r"AutoModelForSemanticSegmentation"):
         rank_hub_models(assets["data"], search="vit", api=api, progress=False)
 
 
