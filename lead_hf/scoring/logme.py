@@ -158,8 +158,11 @@ def logme_score(
     for _ in range(max_iter):
         alpha = gamma / m_sq
         beta = (n_eff - gamma) / residual
-        t = np.clip(alpha / beta, T_RANGE[0], T_RANGE[1])  # all-zero features: alpha = 0
-        gamma, m_sq, residual, new_evidence = _evidence_terms(t, beta, s, c2, null, n_eff)
+        # all-zero features: alpha = 0; a head that interpolates (gamma = N, D >= N) gives beta = 0 for one step,
+        # t = inf is clipped and the next step recovers, so the transient division by zero is expected
+        with np.errstate(divide="ignore"):
+            t = np.clip(alpha / beta, T_RANGE[0], T_RANGE[1])
+            gamma, m_sq, residual, new_evidence = _evidence_terms(t, beta, s, c2, null, n_eff)
         done = np.all(np.abs(new_evidence - evidence) <= tol * n)
         evidence = new_evidence
         if done:
