@@ -5,7 +5,7 @@ pytest's default ``prepend`` import mode puts ``tests/`` (a folder without ``__i
 before it imports a test module from it, so this works from any working directory.
 
 Tip: on a loaded 2-core machine, ``torch.set_num_threads(1)`` makes these tiny models run 10-40x faster
-(see the ``single_thread`` fixture of ``test_extract.py``).
+(the ``single_thread`` fixture of ``conftest.py``).
 
 Every builder writes with ``save_pretrained`` / PIL into the folder it is given (e.g. ``tmp_path``) and
 returns the path, so the result is exactly what ``from_pretrained`` / ``load_dataset("imagefolder")`` see.

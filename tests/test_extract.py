@@ -26,15 +26,7 @@ from lead_hf.errors import ExtractionError, InvalidInputError
 from lead_hf.extract import Extraction, extract
 
 N_PER_CLASS = 5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription (10-40x faster)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,24 +16,20 @@ from lead_hf.extract import extract
 from lead_hf.rank import rank_models
 
 timm = pytest.importorskip("timm", reason="timm needs a torchvision matching torch (make install provides both)")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("backbones")
+    """The module's models are saved here; its images (3 classes x 4 + 1 undecodable) in ``images/``."""
+    root = tmp_path_factory.mktemp("backbones")
+    make_imagefolder(root, n_classes=3, per_class=4, corrupt=1, name="images")
+    return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def folder(workdir):
-    return make_imagefolder(workdir, n_classes=3, per_class=4, corrupt=1)
+    return workdir / "images"
 
 
 def _timm_forward(model_dir, folder):

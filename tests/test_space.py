@@ -130,6 +130,16 @@ def test_parse_model_list():
 # ---- the Rank function, called directly ---------------------------------------------------------------
 
 
+def test_headless_rows_say_why_leep_is_empty():
+    import pandas as pd
+
+    table = pd.DataFrame({"model": ["a", "b", "c"], "leep": [0.1, float("nan"), float("nan")],
+                          "lead": [1.0, 2.0, float("nan")], "source_head": [True, False, None]})
+    shown = app._mark_not_applicable(app._for_display(table[["model", "leep", "lead"]]), table, ("lead", "leep"))
+    assert list(shown["leep"]) == [0.1, "n/a (no source head)", ""]  # a failed model (None) stays blank
+    assert list(shown["lead"]) == [1.0, 2.0, ""]
+
+
 def test_rank_offline_example(space, zoo):
     _, good, broken = zoo
     with pytest.warns(UserWarning, match=r"1 of 3 models failed \(not-a-model\)"):  # gr.Warning, no request
