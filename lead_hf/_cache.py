@@ -1,14 +1,13 @@
 """On-disk cache of extractions: one ``.npz`` per (model revision, dataset fingerprint, preprocessing).
 
 Written atomically (temporary file + ``os.replace``) so that an interrupted run or a concurrent reader
-never sees half a file. The key covers everything that changes the arrays: the model and its revision,
-the dataset fingerprint (which already includes split, columns and sampling) and the image processor.
+never sees half a file. The key covers everything that changes the arrays: the model and its revision (for a local folder, a
+digest of its files' content), the dataset fingerprint (split, columns and sampling), a digest of the
+images' bytes, and the image processor.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import tempfile
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._digest import json_digest
 from .errors import InvalidInputError
 
 CACHE_ENV = "LEAD_HF_CACHE"
@@ -46,12 +46,12 @@ def writable_cache_dir(cache_dir: str | Path | None) -> Path:
     return folder
 
 
-def cache_path(folder: Path, *, model_ref: str, revision: str | None, data_fingerprint: str,
+def cache_path(folder: Path, *, model_ref: str, revision: str | None, data_fingerprint: str, images_digest: str,
                preprocessing: dict[str, Any]) -> Path:
     """The cache file of one extraction: ``<folder>/<readable model name>--<16-hex key>.npz``."""
     payload = {"format": CACHE_FORMAT, "model": model_ref, "revision": revision, "data": data_fingerprint,
-               "preprocessing": preprocessing}
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+               "images": images_digest, "preprocessing": preprocessing}
+    key = json_digest(payload)
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_ref.strip("/"))[-60:]
     return folder / f"{readable}--{key}.npz"
 

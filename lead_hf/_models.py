@@ -8,7 +8,6 @@ weight is read, and so that a cache hit never loads the weights.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._digest import file_digest, json_digest
 from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
 from .data import first_line as _first_line
@@ -38,7 +38,7 @@ class ModelSpec:
     """What is known about a model before its weights are loaded."""
 
     ref: str  # Hub id or absolute local directory
-    revision: str | None  # commit sha (Hub) or a hash of the local files' names/sizes/mtimes
+    revision: str | None  # commit sha (Hub) or a digest of the local weight and config files' content
     config: Any
     processor: Any
 
@@ -347,10 +347,6 @@ def _hub_revision(model_id: str, revision: str | None) -> str:
 
 
 def _local_revision(folder: Path) -> str:
-    """A hash of the weight and config files' names, sizes and modification times (no file is read)."""
-    entries = []
-    for file in sorted(folder.iterdir()):
-        if file.is_file() and (file.suffix in WEIGHT_SUFFIXES or file.suffix == ".json"):
-            stat = file.stat()
-            entries.append((file.name, stat.st_size, stat.st_mtime_ns))
-    return "local-" + hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+    """A digest of the content of the weight and config files (see :mod:`lead_hf._digest` for big files)."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.suffix == ".json"))
+    return "local-" + json_digest([(f.name, file_digest(f)) for f in files])

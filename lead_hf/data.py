@@ -7,16 +7,16 @@ and an optional class-balanced, seeded subsample keeps the dataset's own order.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import inspect
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._digest import bytes_digest, json_digest
 from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
 from .errors import InvalidInputError
@@ -64,6 +64,30 @@ class ImageDataset:
     def num_classes(self) -> int:
         """Number of classes (``len(class_names)``)."""
         return len(self.class_names)
+
+    @functools.cached_property
+    def images_digest(self) -> str:
+        """A digest of the bytes of every image (files are read, not stat-ed): part of the feature cache key.
+
+        ``fingerprint`` follows what ``datasets`` knows (for local files: names and modification times), so an
+        image rewritten in place with its old mtime would keep it; this digest does not.
+        """
+        import datasets
+        from PIL import Image
+
+        cells = self.dataset.select_columns([self.image_column]).cast_column(self.image_column, datasets.Image(decode=False))
+
+        def image_bytes(cell: Any) -> bytes:
+            if isinstance(cell, Image.Image):  # an in-memory dataset of PIL images: their pixels
+                return cell.tobytes()
+            if cell.get("bytes") is not None:
+                return cell["bytes"]
+            try:
+                return Path(cell["path"]).read_bytes()
+            except OSError:  # a missing file: extraction will report it
+                return b""
+
+        return bytes_digest(image_bytes(row[self.image_column]) for row in cells)
 
 
 def load_image_dataset(
@@ -120,11 +144,11 @@ def load_image_dataset(
     image_column = _find_image_column(rows, image_column)
     label_column = _find_label_column(rows, label_column, image_column)
     labels, class_names = _encode_labels(rows, label_column)
-    base_fingerprint = getattr(rows, "_fingerprint", None) or _hash({"name": name, "n": len(rows)})
+    base_fingerprint = getattr(rows, "_fingerprint", None) or json_digest({"name": name, "n": len(rows)})
     full = ImageDataset(
         dataset=rows, image_column=image_column, label_column=label_column, class_names=class_names,
         name=name, split=split, labels=labels,
-        fingerprint=_hash({"data": base_fingerprint, "split": split, "image": image_column, "label": label_column}),
+        fingerprint=json_digest({"data": base_fingerprint, "split": split, "image": image_column, "label": label_column}),
     )
     if max_samples_per_class is None:
         return full
@@ -154,7 +178,7 @@ def subsample_per_class(data: ImageDataset, max_samples_per_class: int, *, seed:
     return ImageDataset(
         dataset=data.dataset.select(keep), image_column=data.image_column, label_column=data.label_column,
         class_names=list(data.class_names), name=data.name, split=data.split, labels=data.labels[keep],
-        fingerprint=_hash({"parent": data.fingerprint, **sampling}),
+        fingerprint=json_digest({"parent": data.fingerprint, **sampling}),
     )
 
 
@@ -359,10 +383,6 @@ def _check_max_samples(max_samples_per_class: Any) -> None:
         raise InvalidInputError(
             f"max_samples_per_class must be a positive int or None, got {max_samples_per_class!r}."
         )
-
-
-def _hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def first_line(err: BaseException) -> str:

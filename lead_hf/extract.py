@@ -4,8 +4,10 @@ One forward pass per batch gives both: the logits are the model's output and the
 of its final ``nn.Linear`` classifier, captured by a forward pre-hook. A headless backbone gives pooled
 features and no logits (see :func:`lead_hf._models.load_model`). The same code runs in one process or
 under ``accelerate launch`` / ``torchrun`` (the data are sharded, ``gather_for_metrics`` reassembles them in
-dataset order), or, with ``shard_across_processes=False``, in each process on its own. Results are cached on disk, keyed by model revision, dataset fingerprint (split and
-sampling included) and image-processor settings, so a second run does not even load the model.
+dataset order), or, with ``shard_across_processes=False``, in each process on its own. Results are cached
+on disk, keyed by model revision (for a local folder, its files' content), the images' bytes, the dataset
+fingerprint (split and sampling included) and the image-processor settings, so a second run does not even
+load the model.
 """
 
 from __future__ import annotations
@@ -144,8 +146,8 @@ def extract(
     spec = _models.resolve_model(model, revision=revision, trust_remote_code=trust_remote_code)
     path = None
     if folder is not None:
-        path = _cache.cache_path(folder, model_ref=spec.ref, revision=spec.revision,
-                                 data_fingerprint=data.fingerprint, preprocessing=spec.preprocessing)
+        path = _cache.cache_path(folder, model_ref=spec.ref, revision=spec.revision, data_fingerprint=data.fingerprint,
+                                 images_digest=data.images_digest, preprocessing=spec.preprocessing)
         cached = _cache.load_cached(path)
         if cached is not None:
             logger.info("extract %s: cache hit %s", model, path)

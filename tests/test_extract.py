@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import httpx2
@@ -21,7 +22,7 @@ from transformers import (
 
 import lead_hf
 from lead_hf import _models
-from lead_hf.data import load_image_dataset
+from lead_hf.data import load_image_dataset, open_rgb_image
 from lead_hf.errors import ExtractionError, InvalidInputError
 from lead_hf.extract import Extraction, extract
 
@@ -155,6 +156,35 @@ def test_cache_key_follows_weights_and_preprocessing(workdir, folder, tmp_path):
     new_weights = extract(model_dir, folder, cache_dir=tmp_path, progress=False)
     assert not new_weights.from_cache and new_weights.revision != first.revision
     assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def _keep_mtime(path, rewrite):
+    """Rewrite a file in place, then put its old access and modification times back."""
+    stat = path.stat()
+    rewrite()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_weights_rewritten_in_place_with_the_old_mtime_are_a_cache_miss(tmp_path, folder):
+    model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=3, name="model")
+    first = extract(model_dir, folder, cache_dir=tmp_path / "cache", progress=False)
+    retrained = make_tiny_classifier(tmp_path, arch="resnet", num_labels=3, seed=7, name="retrained")
+    weights = model_dir / "model.safetensors"
+    _keep_mtime(weights, lambda: weights.write_bytes((retrained / "model.safetensors").read_bytes()))
+    second = extract(model_dir, folder, cache_dir=tmp_path / "cache", progress=False)
+    assert not second.from_cache and second.revision != first.revision
+    assert not np.allclose(second.features, first.features)
+
+
+def test_images_rewritten_in_place_with_the_old_mtime_are_a_cache_miss(tmp_path, resnet):
+    images = make_imagefolder(tmp_path, n_classes=2, per_class=5)
+    first = extract(resnet, images, cache_dir=tmp_path / "cache", progress=False)
+    for png in sorted(images.rglob("*.png")):  # every image replaced by a flipped copy, mtimes kept
+        flipped = open_rgb_image(str(png)).transpose(0)
+        _keep_mtime(png, lambda png=png, flipped=flipped: flipped.save(png))
+    second = extract(resnet, images, cache_dir=tmp_path / "cache", progress=False)
+    assert not second.from_cache and not np.allclose(second.features, first.features)
+    assert extract(resnet, images, cache_dir=tmp_path / "cache", progress=False).from_cache  # stable key
 
 
 def test_cache_dir_not_writable_fails_before_any_work(tmp_path, folder):

@@ -232,6 +232,21 @@ def test_linear_probe_is_the_mean_accuracy_over_seeded_stratified_folds():
     assert linear_probe_score(x, y, n_splits=4, C=0.5, seed=5) == pytest.approx(np.mean(accuracies), abs=1e-12)
 
 
+def test_linear_probe_keeps_duplicate_rows_in_one_fold(caplog):
+    """Label noise repeated 4 times: folds that split the copies would test on memorised rows (accuracy 1.0)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(40, 60)), np.repeat([0, 1], 20)  # D > N: the probe can memorise every row
+    x4, y4 = np.repeat(x, 4, axis=0), np.repeat(y, 4)
+    leaky = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    leaked = np.mean([LogisticRegression(max_iter=1000).fit(StandardScaler().fit_transform(x4[tr]), y4[tr])
+                      .score(StandardScaler().fit(x4[tr]).transform(x4[te]), y4[te])
+                      for tr, te in leaky.split(x4, y4)])
+    with caplog.at_level("WARNING", logger="lead_hf"):
+        grouped = linear_probe_score(x4, y4)
+    assert leaked > 0.95 and grouped < 0.75  # chance is 0.5: the copies no longer leak
+    assert "160 of 160 rows repeat another row" in caplog.text
+
+
 def test_linear_probe_needs_n_splits_samples_per_class():
     x, y = _problem(counts=(4, 10), seed=14)
     with pytest.raises(InvalidInputError, match="needs at least 5 per class"):

@@ -2,7 +2,8 @@
 
 Not a transferability method from the literature but the zoo's sanity baseline: the mean accuracy over
 stratified K folds (shuffled, seeded) of ``StandardScaler + LogisticRegression(C=1, max_iter=1000)``.
-The defaults reproduce ``linear_probe_cv_acc`` of the zoo's ``baselines.json``.
+The defaults reproduce ``linear_probe_cv_acc`` of the zoo's ``baselines.json``. Identical rows are kept
+in one fold (stratified group folds), so that duplicates cannot leak across folds.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from .._logging import get_logger
 from .._validation import check_int_option, check_number_option, check_scorer_inputs, refuse_unknown_options
 from ._stats import working_dtype
 
 __all__ = ["linear_probe_score"]
+
+logger = get_logger(__name__)
 
 
 @refuse_unknown_options("linear_probe")
@@ -46,7 +50,7 @@ def linear_probe_score(
         InvalidInputError: bad inputs or options, or a class with fewer than ``n_splits`` samples.
     """
     from sklearn.linear_model import LogisticRegression  # lazy: a heavy import few scores need
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -59,5 +63,15 @@ def linear_probe_score(
         features, labels, scorer="linear_probe", min_samples_per_class=n_splits, dtype=working_dtype(features)
     )
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return float(np.mean(cross_val_score(probe, x, y, cv=folds, scoring="accuracy")))
+    # Identical rows in different folds leak the answer (a memorised training row is its own test row):
+    # every group of identical rows goes to one fold. Without duplicates the folds are the zoo baseline's.
+    _, groups, counts = np.unique(x, axis=0, return_inverse=True, return_counts=True)
+    if counts.max() > 1:
+        logger.warning("linear_probe: %d of %d rows repeat another row; each set of identical rows is kept in one "
+                       "fold so that it cannot be both trained on and tested.", int(np.sum(counts[counts > 1])), len(x))
+        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        scores = cross_val_score(probe, x, y, groups=groups.ravel(), cv=folds, scoring="accuracy")
+    else:
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        scores = cross_val_score(probe, x, y, cv=folds, scoring="accuracy")
+    return float(np.mean(scores))
