@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._digest import json_digest
+from ._logging import get_logger
 from .errors import InvalidInputError
+
+logger = get_logger(__name__)
 
 CACHE_ENV = "LEAD_HF_CACHE"
 CACHE_FORMAT = 1  # bump when the stored arrays change meaning
@@ -64,7 +68,8 @@ def load_cached(path: Path) -> dict[str, Any] | None:
         with np.load(path, allow_pickle=False) as stored:
             out: dict[str, Any] = {name: stored[name] for name in ARRAYS}
             out.update({name: stored[name].item() for name in SCALARS})
-    except (OSError, ValueError, KeyError):  # truncated or foreign file: recompute and overwrite it
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated, emptied or foreign file
+        logger.warning("Cache file %s is unreadable (truncated or foreign): recomputing it.", path)
         return None
     out["revision"] = out["revision"] or None
     if out["logits"].ndim == 2 and out["logits"].shape[1] == 0:  # stored for a model without a trained head

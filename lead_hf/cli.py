@@ -139,24 +139,22 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
         ranking.to_json(args.output)
         print(f"Wrote {args.output}", file=sys.stderr)
     if args.plot:
-        ranking.plot(args.plot)
-        print(f"Wrote {args.plot}", file=sys.stderr)
+        print(f"Wrote {ranking.plot(args.plot)}", file=sys.stderr)
     if ranking.best_model is None:
         raise LeadHfError(f"no model could be scored by {ranking.primary} (see the error column)")
     return 0
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from .rank import compute_scores
 
-    with np.load(args.features) as arrays:
-        missing = [key for key in ("features", "labels") if key not in arrays]
-        if missing:
-            raise LeadHfError(f"{args.features} has no {missing} array(s); it holds {sorted(arrays)}")
-        logits = arrays.get("logits")
-        values, errors = compute_scores(arrays["features"], arrays["labels"], source_logits=logits, scorers=args.scorers)
+    arrays = _read_npz(args.features)
+    missing = [key for key in ("features", "labels") if key not in arrays]
+    if missing:
+        raise LeadHfError(f"{args.features} has no {missing} array(s); it holds {sorted(arrays)}")
+    values, errors = compute_scores(arrays["features"], arrays["labels"], source_logits=arrays.get("logits"),
+                                    scorers=args.scorers)
     width = max(map(len, values))
     for name, value in values.items():
         print(f"{name.ljust(width)}  {value:.6g}")
@@ -165,6 +163,27 @@ def _run_score(args: argparse.Namespace) -> int:
     if errors:
         raise LeadHfError("; ".join(errors))
     return 0
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """The arrays of an ``.npz`` file (never unpickled); anything else is refused with what was found."""
+    import zipfile
+
+    import numpy as np
+
+    expected = "an .npz archive with 'features' and 'labels' (and optionally 'logits'), e.g. np.savez(path, ...)"
+    if not path.is_file():
+        raise LeadHfError(f"{path} does not exist or is not a file; pass {expected}.")
+    if path.stat().st_size == 0:
+        raise LeadHfError(f"{path} is empty (0 bytes); pass {expected}.")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # text, truncated or pickled content
+        raise LeadHfError(f"{path} is not a readable .npz archive ({type(err).__name__}); pass {expected}.") from err
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise LeadHfError(f"{path} holds a single array (an .npy file), not named arrays; pass {expected}.")
+    with loaded:
+        return {key: loaded[key] for key in loaded.files}
 
 
 def _run_bench_zoo(args: argparse.Namespace) -> int:

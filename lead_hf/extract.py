@@ -151,7 +151,9 @@ def extract(
         cached = _cache.load_cached(path)
         if cached is not None:
             logger.info("extract %s: cache hit %s", model, path)
-            return Extraction(model_id=str(model), from_cache=True, **cached)
+            result = Extraction(model_id=str(model), from_cache=True, **cached)
+            _warn_skipped(result, len(data))
+            return result
 
     if accelerator is None:
         from accelerate import Accelerator
@@ -171,8 +173,13 @@ def extract(
         n_params=n_params, seconds=time.perf_counter() - start, from_cache=False,
         n_skipped=int(np.count_nonzero(~ok)), revision=spec.revision,
     )
-    if result.n_skipped:
-        logger.warning("extract %s: skipped %d undecodable image(s) of %d.", model, result.n_skipped, len(data))
+    _warn_skipped(result, len(data))
+    bad = ~np.isfinite(result.features).all(axis=1)
+    if bad.any():  # before caching: a broken model must not leave a cache entry
+        raise ExtractionError(
+            f"{str(model)!r} produced non-finite features (NaN or inf) for {int(bad.sum())} of {len(bad)} images: the "
+            "model's weights or numerics are broken (e.g. NaN in the checkpoint), not the data; check or re-save it."
+        )
     if path is not None:
         if shard_across_processes:
             accelerator.wait_for_everyone()
@@ -183,6 +190,13 @@ def extract(
         if shard_across_processes:
             accelerator.wait_for_everyone()
     return result
+
+
+def _warn_skipped(result: Extraction, n_images: int) -> None:
+    if result.n_skipped:
+        cached = " (as when it was cached)" if result.from_cache else ""
+        logger.warning("extract %s: skipped %d undecodable image(s) of %d%s.", result.model_id, result.n_skipped,
+                       n_images, cached)
 
 
 class _Rows:

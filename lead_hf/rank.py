@@ -77,7 +77,8 @@ def compute_scores(
                 values[name] = float(get_scorer(name)(features, labels, source_logits=source_logits, **options[name]))
         except Exception as err:  # one scorer failing must not lose the others' scores
             logger.warning("Scorer %s failed: %s", name, err)
-            errors.append(f"{name}: {err}")
+            message = str(err)
+            errors.append(message if message.startswith(f"{name}:") else f"{name}: {message}")
     return values, errors
 
 
@@ -177,7 +178,10 @@ def rank_models(
     if truth is not None:
         for row in rows:
             row["ground_truth"] = truth.get(row["model"], truth.get(Path(row["model"]).name))
-    ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth)
+    metadata = {"split": data.split, "n_images": len(data), "n_classes": data.num_classes,
+                "max_samples_per_class": max_samples_per_class, "seed": seed,
+                "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
+    ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata)
     logger.info("Best model on %s by %s: %s", data.name, ranking.primary, ranking.best_model)
     return ranking
 
@@ -199,7 +203,8 @@ def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[st
         row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
         return row
     row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params,
-               from_cache=extraction.from_cache, source_head=extraction.logits is not None)
+               from_cache=extraction.from_cache, source_head=extraction.logits is not None,
+               n_skipped=extraction.n_skipped)
     start = time.perf_counter()
     applicable = _applicable(scorers, has_source_head=extraction.logits is not None)
     values, errors = compute_scores(
@@ -325,10 +330,13 @@ def _check_models(models: Iterable[str | os.PathLike | CandidateModel]) -> list[
     pairs = [(m.model_id, m.n_params) if isinstance(m, CandidateModel) else (os.fspath(m), None) for m in models]
     if not pairs:
         raise InvalidInputError("No models to rank; pass Hub model ids or local model folders.")
-    names = [name for name, _ in pairs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InvalidInputError(f"Models listed more than once: {duplicates}; list each model once.")
+    seen: dict[str, str] = {}
+    for name, _ in pairs:  # "org/m", "org/m/" and "./dir", "dir/" name one model each
+        key = str(Path(name).resolve()) if Path(name).expanduser().is_dir() else name.rstrip("/")
+        if key in seen:
+            raise InvalidInputError(f"Models listed more than once: {seen[key]!r} and {name!r} are the same model; "
+                                    "list each model once.")
+        seen[key] = name
     return pairs
 
 
@@ -343,7 +351,8 @@ def _empty_row(name: str, scorers: tuple[str, ...], n_params: int | None) -> dic
     diagnostics = dict.fromkeys(DIAGNOSTICS, math.nan) if "lead" in scorers else {}
     return {
         "model": name, **dict.fromkeys(scorers, math.nan), **diagnostics, "n_params": n_params,
-        "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "source_head": None, "error": None,
+        "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "source_head": None,
+        "n_skipped": None, "error": None,
     }  # fmt: skip
 
 

@@ -19,9 +19,9 @@ PLOT_COLUMNS = 4
 # LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
 DIAGNOSTICS = ("energy0", "loss0", "acc0")
 # Columns after the scores, in table order.
-BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "error")
+BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "n_skipped", "error")
 # Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
-HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head")
+HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped")
 NO_SOURCE_HEAD = "n/a (no source head)"
 ERROR_WIDTH = 60  # characters of an error message shown in tables (JSON keeps it whole)
 
@@ -45,19 +45,22 @@ class Ranking:
         rows (`list[dict]`): one dict per model with ``"model"``, one key per scorer (``nan`` when it failed),
             LEAD's ``"energy0"``, ``"loss0"``, ``"acc0"`` when LEAD ran, ``"n_params"``,
             ``"extract_seconds"``, ``"score_seconds"``, ``"from_cache"``, ``"source_head"`` (``False`` for a
-            headless backbone: LEEP and NCE are ``nan``, shown as "n/a (no source head)") and ``"error"``
-            (``None`` or a message).
+            headless backbone: LEEP and NCE are ``nan``, shown as "n/a (no source head)"), ``"n_skipped"``
+            (undecodable images left out) and ``"error"`` (``None`` or a message).
             Rows whose primary score is missing come last.
         scorers (`tuple[str, ...]`): the scorers, the first one ranks the models (:attr:`primary`).
         dataset (`str`, *optional*): the name of the dataset the models were ranked on.
         ground_truth (`dict[str, float]`, *optional*): fine-tuned accuracy per model, used by
             :meth:`evaluate` and :meth:`plot` (matched by model id, else by local folder name).
+        metadata (`dict`, *optional*): how the ranking was made (split, images, sampling, seed, scorer
+            options), written by :meth:`to_json`.
     """
 
     rows: list[dict[str, Any]]
     scorers: tuple[str, ...]
     dataset: str | None = None
     ground_truth: dict[str, float] | None = field(default=None, repr=False)
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.scorers:
@@ -127,7 +130,11 @@ class Ranking:
         return frame
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The rows as a JSON list of objects, best first; ``nan`` becomes ``null``.
+        """The ranking as JSON: how it was made, then ``"rows"`` (one object per model, best first; ``nan`` is ``null``).
+
+        The top-level keys are ``lead_hf_version``, ``dataset``, ``scorers`` (the first orders the rows), the
+        :attr:`metadata` (``split``, ``n_images``, ``n_classes``, ``max_samples_per_class``, ``seed``,
+        ``scorer_options`` for :func:`~lead_hf.rank.rank_models`) and ``rows``.
 
         Args:
             path (`str` or `os.PathLike`, *optional*): also write the JSON to this file.
@@ -135,8 +142,12 @@ class Ranking:
         Returns:
             `str`: the JSON text.
         """
+        from . import __version__
+
         clean = [{key: None if _is_missing(row.get(key)) else row.get(key) for key in self._columns()} for row in self.rows]
-        text = json.dumps(clean, indent=2)
+        payload = {"lead_hf_version": __version__, "dataset": self.dataset, "scorers": list(self.scorers),
+                   **self.metadata, "rows": clean}
+        text = json.dumps(payload, indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
@@ -162,12 +173,16 @@ class Ranking:
         scatter per scorer of the score against the fine-tuned accuracy, titled with the weighted tau.
 
         Args:
-            path (`str` or `os.PathLike`): the image file to write (format from the suffix, e.g. ``.png``).
+            path (`str` or `os.PathLike`): the image file to write (format from the suffix, e.g. ``.svg``;
+                without a suffix, ``.png`` is added).
             ground_truth (`Mapping[str, float]`, *optional*): accuracy per model; defaults to the ranking's.
 
         Returns:
-            `Path`: ``path``.
+            `Path`: the file written.
         """
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_name(path.name + ".png")
         import matplotlib
 
         matplotlib.use("Agg")  # file output only: no display needed
@@ -193,7 +208,7 @@ class Ranking:
         fig.tight_layout(rect=(0, 0, 1, 0.97))  # leave room for the suptitle
         fig.savefig(path)
         plt.close(fig)
-        return Path(path)
+        return path
 
     # ---- helpers --------------------------------------------------------------------------------
 

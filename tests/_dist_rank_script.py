@@ -27,7 +27,7 @@ def main() -> None:
     accelerator = Accelerator()
     ranking = rank_models(models, data_dir, scorers=("lead", "logme", "leep"), cache_dir=cache_dir, batch_size=4,
                           accelerator=accelerator, progress=False)
-    report = {"num_processes": accelerator.num_processes, "loaded": loaded, "rows": json.loads(ranking.to_json())}
+    report = {"num_processes": accelerator.num_processes, "loaded": loaded, "rows": json.loads(ranking.to_json())["rows"]}
     with open(f"{out_prefix}.rank{accelerator.process_index}.json", "w") as handle:
         json.dump(report, handle)
     accelerator.end_training()  # destroys the process group: left to the interpreter's exit, it can abort

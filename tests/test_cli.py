@@ -51,8 +51,10 @@ def test_rank_writes_table_json_and_plot(assets, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, err
     assert out.splitlines()[0] == f"Ranking of 2 models on {assets['data']} by logme"
-    rows = json.loads(output.read_text())
+    payload = json.loads(output.read_text())
+    rows = payload["rows"]
     assert {r["model"] for r in rows} == {str(m) for m in assets["models"]}
+    assert payload["scorers"] == ["logme", "lead"] and payload["split"] == "train" and payload["seed"] == 0
     assert rows[0]["logme"] >= rows[1]["logme"]
     assert all(r["error"] is None and r["lead"] is not None and r["acc0"] is not None for r in rows)
     assert rows[0]["model"] in out.splitlines()[2]  # the best model is on the first table row
@@ -132,6 +134,23 @@ def test_score_without_logits_reports_the_scorer(tmp_path, capsys):
     assert out.splitlines()[0].startswith("logme")  # the scorers that worked are still printed
 
 
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "holds a single array (an .npy file)"),
+    (b"", "is empty (0 bytes)"),
+    (b"features,labels\n1,2\n", "is not a readable .npz archive"),
+])
+def test_score_refuses_files_that_are_not_npz(tmp_path, capsys, content, needle):
+    path = tmp_path / "input.npz"
+    if content is None:
+        np.save(tmp_path / "input.npy", np.zeros((3, 2)))
+        path = tmp_path / "input.npy"
+    else:
+        path.write_bytes(content)
+    code, _, err = _run(capsys, "score", path)
+    _assert_one_line_error(code, err, needle, "'features' and 'labels'")
+    assert "allow_pickle" not in err  # never suggest unsafe loading
+
+
 def test_score_npz_without_labels(tmp_path, capsys):
     path, _ = _blobs(tmp_path, drop=("labels",))
     code, _, err = _run(capsys, "score", path)
@@ -190,7 +209,7 @@ def test_console_script_end_to_end(assets, tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    rows = json.loads(output.read_text())
+    rows = json.loads(output.read_text())["rows"]
     assert len(rows) == 2 and all(r["error"] is None and r["lead"] is not None for r in rows)
     assert rows[0]["lead"] >= rows[1]["lead"]
     assert "Ranking of 2 models" in ok.stdout

@@ -76,7 +76,7 @@ def test_two_processes_split_the_models_and_rank_like_one(tmp_path):
     _torchrun_two_processes(RANK_SCRIPT, str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"), *models)
 
     single = json.loads(rank_models(models, data_dir, scorers=("lead", "logme", "leep"), batch_size=4,
-                                    cache_dir=tmp_path / "single-cache", progress=False).to_json())
+                                    cache_dir=tmp_path / "single-cache", progress=False).to_json())["rows"]
     reports = [json.loads((tmp_path / f"out.rank{k}.json").read_text()) for k in (0, 1)]
     assert [r["num_processes"] for r in reports] == [2, 2]
     # whole models, strided: process 0 gets models 0, 2, 4 (4 is missing: never loaded), process 1 gets 1 and 3

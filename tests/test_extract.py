@@ -187,6 +187,30 @@ def test_images_rewritten_in_place_with_the_old_mtime_are_a_cache_miss(tmp_path,
     assert extract(resnet, images, cache_dir=tmp_path / "cache", progress=False).from_cache  # stable key
 
 
+@pytest.mark.parametrize("damage", ["truncate", "empty"])
+def test_a_damaged_cache_file_is_recomputed(resnet, folder, tmp_path, damage):
+    first = extract(resnet, folder, cache_dir=tmp_path, progress=False)
+    (cached,) = tmp_path.glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2] if damage == "truncate" else b"")
+    again = extract(resnet, folder, cache_dir=tmp_path, progress=False)
+    assert not again.from_cache
+    np.testing.assert_array_equal(again.features, first.features)
+    assert extract(resnet, folder, cache_dir=tmp_path, progress=False).from_cache  # rewritten whole
+
+
+def test_nan_weights_name_the_model_not_the_data(tmp_path, folder):
+    model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=3)
+
+    def poison_first_convolution(state):
+        next(v for k, v in state.items() if k.endswith("convolution.weight")).fill_(float("nan"))
+
+    _rewrite_weights(model_dir, poison_first_convolution)
+    with pytest.raises(ExtractionError, match=r"tiny-resnet' produced non-finite features \(NaN or inf\) for 15 of "
+                                              r"15 images: the model's weights or numerics are broken"):
+        extract(model_dir, folder, cache_dir=tmp_path / "cache", progress=False)
+    assert not list((tmp_path / "cache").glob("*.npz"))
+
+
 def test_cache_dir_not_writable_fails_before_any_work(tmp_path, folder):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

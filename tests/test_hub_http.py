@@ -109,7 +109,7 @@ RANK_HUB = """
 def _rank_over_http(hub: FakeHub, tmp: Path, out: Path) -> dict[str, dict]:
     run = _python(RANK_HUB.format(dataset=DATASET, scorers=SCORERS, out=str(out)), _environment(tmp, hub.url))
     assert run.returncode == 0, run.stderr[-4000:]
-    return {row["model"]: row for row in json.loads(out.read_text())}
+    return {row["model"]: row for row in json.loads(out.read_text())["rows"]}
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_cli_rows_for_gated_missing_and_a_503_that_recovers(served, tmp_path):
                        "--output", {str(out)!r}]))
     """, _environment(tmp_path, hub.url))
     assert run.returncode == 0, run.stderr[-4000:]
-    rows = {row["model"]: row for row in json.loads(out.read_text())}
+    rows = {row["model"]: row for row in json.loads(out.read_text())["rows"]}
     assert rows["zoo2/resnet_cifar10"]["error"] is None and math.isfinite(rows["zoo2/resnet_cifar10"]["logme"])
     assert "'org/gated-vit' is gated: accept its conditions" in rows["org/gated-vit"]["error"]
     assert "'org/no-such-model' was not found on the Hub (404)" in rows["org/no-such-model"]["error"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _rank_helpers import tiny_ranking_assets
+from _tiny import make_imagefolder
 from scipy.stats import weightedtau
 
 import lead_hf
@@ -62,12 +63,14 @@ def test_to_json_round_trip_with_nulls(ranking, tmp_path):
     path = tmp_path / "r.json"
     text = ranking.to_json(path)
     assert path.read_text().strip() == text
-    rows = json.loads(text)
+    payload = json.loads(text)
+    assert payload["lead_hf_version"] == lead_hf.__version__ and payload["scorers"] == ["lead", "logme"]
+    rows = payload["rows"]
     assert [r["model"] for r in rows] == ["org/a", "local/dir/c", "org/b", "org/broken"]
     assert rows[1]["logme"] is None and rows[3]["lead"] is None  # NaN -> null
     assert rows[0] == {"model": "org/a", "lead": 0.9, "logme": -2.0, "energy0": 0.5, "loss0": 1.0, "acc0": 0.4,
                        "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False, "source_head": None,
-                       "error": None}  # fmt: skip
+                       "n_skipped": None, "error": None}  # fmt: skip
 
 
 def test_tables(ranking):
@@ -115,6 +118,15 @@ def test_plot_bars_and_scatter(ranking, tmp_path):
     assert plain.plot(tmp_path / "bars.png").stat().st_size > 1000
     assert ranking.plot(tmp_path / "scatter.png").stat().st_size > 1000
     assert (tmp_path / "bars.png").read_bytes()[:4] == b"\x89PNG"
+    assert plain.plot(tmp_path / "no-suffix") == tmp_path / "no-suffix.png"  # the file really written
+    assert (tmp_path / "no-suffix.png").is_file() and not (tmp_path / "no-suffix").exists()
+
+
+def test_failed_scorer_is_named_once():
+    features, labels = _blobs()
+    _, errors = compute_scores(features, labels, scorers=("logme", "leep"))
+    (message,) = errors
+    assert message.startswith("leep: ") and not message.startswith("leep: leep")
 
 
 # ---- compute_scores ----------------------------------------------------------------------------
@@ -176,6 +188,22 @@ def assets(tmp_path_factory):
     return tiny_ranking_assets(tmp_path_factory)
 
 
+def test_a_folder_named_twice_is_one_model(assets):
+    folder = str(assets["resnet"])
+    with pytest.raises(InvalidInputError, match="are the same model"):
+        rank_models([folder, folder + "/"], assets["data"], progress=False)
+
+
+def test_skipped_images_and_run_metadata_are_in_the_json(tmp_path, assets):
+    images = make_imagefolder(tmp_path, n_classes=3, per_class=4, corrupt=2)
+    runs = [rank_models([assets["resnet"]], images, scorers=("logme",), cache_dir=tmp_path / "cache", progress=False)
+            for _ in range(2)]
+    for ranking in runs:  # the second run comes from the cache and still says what was left out
+        payload = json.loads(ranking.to_json())
+        assert payload["rows"][0]["n_skipped"] == 2 and payload["n_images"] == 14 and payload["n_classes"] == 3
+    assert runs[1].rows[0]["from_cache"]
+
+
 def test_rank_models_end_to_end_with_failures(assets, tmp_path):
     models = [assets["resnet"], str(assets["vit"]), assets["not_a_classifier"], tmp_path / "missing-model"]
     ranking = rank_models(models, assets["data"], scorers=("logme", "lead", "leep"), cache_dir=tmp_path / "cache",
@@ -233,7 +261,8 @@ def test_ground_truth_rows_and_evaluation(assets, tmp_path):
 
 INVALID_RANK_ARGS = [
     ({"models": []}, r"No models to rank"),
-    ({"models": ["a", "b", "a"]}, r"more than once: \['a'\]"),
+    ({"models": ["a", "b", "a"]}, r"more than once: 'a' and 'a' are the same model"),
+    ({"models": ["org/m", "org/m/"]}, r"more than once: 'org/m' and 'org/m/' are the same model"),
     ({"models": ["a"], "scorers": ("lead", "nope")}, r"Unknown scorer 'nope'"),
     ({"models": ["a"], "split": "nosuchsplit"}, r"nosuchsplit"),
 ]

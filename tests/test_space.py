@@ -168,9 +168,9 @@ def test_rank_offline_example(space, zoo):
     csv_path, json_path = map(Path, files)
     assert csv_path.read_text().splitlines()[0] == (
         "rank,model,lead,logme,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,"
-        "source_head,error"
+        "source_head,n_skipped,error"
     )
-    rows = json.loads(json_path.read_text())
+    rows = json.loads(json_path.read_text())["rows"]
     assert _names(row["model"] for row in rows) == list(table["model"])  # same order; full paths kept
     assert (
         rows[-1]["model"] == broken and rows[-1]["lead"] is None and "not a valid JSON" in rows[-1]["error"]

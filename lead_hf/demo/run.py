@@ -100,9 +100,8 @@ def run_demo(
     }
     files["markdown"].write_text(report + "\n", encoding="utf-8")
     payload = {
+        **json.loads(ranking.to_json()),
         "description": example.description,
-        "scorers": list(ranking.scorers),
-        "rows": json.loads(ranking.to_json()),
         "ground_truth": _by_name(example.ground_truth),
         "evaluation": evaluation,
         "models": {Path(path).name: info for path, info in example.models.items()},
