@@ -29,6 +29,8 @@ __all__ = ["ImageDataset", "load_image_dataset", "subsample_per_class", "open_rg
 
 logger = get_logger(__name__)
 
+IMAGEFOLDER_LAYOUT = "<dir>/<class>/<image> or <dir>/<split>/<class>/<image>, one subfolder per class"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGE_COLUMN_NAMES = ("image", "img", "images", "picture", "pixel_values")
 LABEL_COLUMN_NAMES = ("label", "labels", "target", "targets", "class", "fine_label", "coarse_label", "category")
 
@@ -226,6 +228,9 @@ def _load_split(dataset: Any, *, split: str, trust_remote_code: bool) -> tuple[s
     path = Path(dataset).expanduser()
     if path.is_dir():
         return str(dataset), _load_local(path, split)
+    if path.is_file():
+        raise InvalidInputError(f"dataset {str(dataset)!r} is a file, not a folder; pass the imagefolder directory "
+                                f"({IMAGEFOLDER_LAYOUT}).")
     text = str(dataset)
     if isinstance(dataset, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
         raise InvalidInputError(f"dataset folder {text!r} does not exist; pass an existing imagefolder directory.")
@@ -240,14 +245,37 @@ def _load_local(path: Path, split: str) -> datasets.Dataset:
         if isinstance(loaded, datasets.Dataset):
             return loaded
         return _pick_split(loaded, split, f"folder {str(path)!r}")
+    _check_class_folders(path, split)
+    # Only the wanted split's folder is read (the others are never indexed), without datasets' progress bars:
+    # a local folder is not a download.
+    split_dir = path / split
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     try:
+        if split_dir.is_dir():
+            return datasets.load_dataset("imagefolder", data_dir=str(split_dir), split="train")
         loaded = datasets.load_dataset("imagefolder", data_dir=str(path))
     except (ValueError, FileNotFoundError, datasets.exceptions.DatasetsError) as err:
         raise InvalidInputError(
-            f"could not read {str(path)!r} as an imagefolder (<dir>/<split>/<class>/<image> or "
-            f"<dir>/<class>/<image>): {first_line(err)}"
+            f"could not read {str(path)!r} as an imagefolder ({IMAGEFOLDER_LAYOUT}): {first_line(err)}"
         ) from err
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     return _pick_split(loaded, split, f"folder {str(path)!r}")
+
+
+def _check_class_folders(path: Path, split: str) -> None:
+    """Say what an imagefolder holds when it cannot be a classification dataset (flat, or a single class)."""
+    root = path / split if (path / split).is_dir() else path
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and any(f.is_file() for f in d.iterdir()))
+    loose = [f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not classes and loose:
+        raise InvalidInputError(f"{str(root)!r} holds {len(loose)} images but no class subfolders: labels come from "
+                                f"the folder names ({IMAGEFOLDER_LAYOUT}).")
+    if len(classes) == 1:
+        raise InvalidInputError(f"{str(root)!r} has one class folder ({classes[0]!r}): ranking needs at least 2 classes "
+                                f"({IMAGEFOLDER_LAYOUT}).")
 
 
 def _load_hub(dataset_id: str, split: str, trust_remote_code: bool) -> datasets.Dataset:

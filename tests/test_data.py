@@ -130,6 +130,31 @@ def test_unknown_sources_raise_clear_errors(tmp_path):
         load_image_dataset(3)
 
 
+def test_folders_that_are_not_classification_datasets_say_what_they_hold(tmp_path):
+    one = make_imagefolder(tmp_path, n_classes=1, per_class=3, name="one")
+    with pytest.raises(InvalidInputError, match=r"one/train' has one class folder \('class_0'\): ranking needs at least 2"):
+        load_image_dataset(one)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        make_image(i, 0).save(flat / f"{i}.png")
+    with pytest.raises(InvalidInputError, match=r"flat' holds 3 images but no class subfolders: labels come from the "
+                                                r"folder names \(<dir>/<class>/<image>"):
+        load_image_dataset(flat)
+    with pytest.raises(InvalidInputError, match=r"0.png' is a file, not a folder; pass the imagefolder directory"):
+        load_image_dataset(flat / "0.png")
+
+
+def test_only_the_chosen_split_is_read_and_quietly(tmp_path, capfd):
+    root = make_imagefolder(tmp_path, n_classes=2, per_class=3)
+    (root / "test" / "not_a_class").mkdir(parents=True)
+    (root / "test" / "not_a_class" / "broken.png").write_bytes(b"garbage")  # never indexed for split="train"
+    capfd.readouterr()
+    data = load_image_dataset(root, split="train")
+    assert len(data) == 6 and data.class_names == ["class_0", "class_1"]
+    assert "Generating" not in capfd.readouterr().err  # no datasets progress bars for a local folder
+
+
 def test_open_rgb_image_converts_every_mode(tmp_path):
     for mode in ("L", "RGBA", "P", "RGB", "I;16"):
         image = make_image(0, 1, size=8).convert(mode) if mode != "I;16" else make_image(0, 1, size=8).convert("I;16")

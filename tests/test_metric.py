@@ -145,6 +145,29 @@ def test_bad_feature_shapes_are_refused_with_the_fix(metric, data, predictions, 
         metric.add_batch(predictions=predictions, references=data[1])
 
 
+@pytest.mark.parametrize(("references", "match"), [
+    ([0.0, 0.7, 1.0], r"1 of 3 are not whole numbers or are NaN \(\[1\]=np.float64\(0.7\)\)"),
+    ([0.0, float("nan"), 1.0], r"1 of 3 are not whole numbers or are NaN \(\[1\]=np.float64\(nan\)\)"),
+])
+def test_float_and_nan_references_are_refused_not_floored(metric, references, match):
+    features = np.zeros((3, 4), dtype=np.float32)
+    with pytest.raises(lead_hf.InvalidInputError, match=match):
+        metric.add_batch(predictions=features, references=references)
+    with pytest.raises(lead_hf.InvalidInputError, match="references must be class labels"):
+        metric.add(prediction=features[0], reference=references[1])
+
+
+def test_whole_float_references_are_class_labels(metric, data, expected):
+    features, labels = data
+    result = metric.compute(predictions=features, references=labels.astype(np.float64), **OPTIONS)
+    assert result["lead"] == pytest.approx(expected["lead"], rel=1e-12)
+
+
+def test_an_empty_batch_is_refused_with_the_fix(metric):
+    with pytest.raises(lead_hf.InvalidInputError, match="add_batch got no samples"):
+        metric.add_batch(predictions=np.zeros((0, 4), dtype=np.float32), references=[])
+
+
 def test_bad_option_value_is_refused(metric, data):
     with pytest.raises(ValueError, match="classifier"):
         metric.compute(predictions=data[0], references=data[1], classifier="random_forest")

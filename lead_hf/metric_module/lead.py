@@ -99,6 +99,24 @@ def _to_stored(features, ndim, feature_dim):
     return array[..., None, :]
 
 
+def _check_labels(references):
+    """Class labels as ints or strings; floats that are not whole numbers (stored as int64, 0.7 would become 0) and
+    NaN are refused with the first offending positions, never the whole array."""
+    if references is None:
+        return None
+    array = np.asarray(references)
+    if array.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+        if bad.size:
+            shown = ", ".join(f"[{i}]={array[i]!r}" for i in bad[:5])
+            raise lead_hf.InvalidInputError(
+                f"lead: references must be class labels (ints or strings); {bad.size} of {array.size} are not whole "
+                f"numbers or are NaN ({shown}{', ...' if bad.size > 5 else ''}); encode the classes as integers."
+            )
+        return array.astype(np.int64)
+    return references
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Lead(evaluate.Metric):
     """LEAD transferability score (Hu et al., CVPR 2024) of frozen features for labelled data."""
@@ -130,11 +148,14 @@ class Lead(evaluate.Metric):
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Add a batch of feature rows ``(n_samples, n_features)`` and their labels."""
         predictions = _to_stored(predictions, 2, self.feature_dim)
-        return super().add_batch(predictions=predictions, references=references, **kwargs)
+        if predictions is not None and len(predictions) == 0:
+            raise lead_hf.InvalidInputError("lead: add_batch got no samples (predictions has 0 rows); skip empty batches.")
+        return super().add_batch(predictions=predictions, references=_check_labels(references), **kwargs)
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Add one feature vector ``(n_features,)`` and its label."""
         prediction = _to_stored(prediction, 1, self.feature_dim)
+        reference = None if reference is None else _check_labels([reference])[0]
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(
