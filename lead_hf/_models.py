@@ -48,6 +48,11 @@ class ModelSpec:
         return {"class": type(self.processor).__name__, **json.loads(self.processor.to_json_string())}
 
 
+def import_backends() -> None:
+    """Import transformers' auto classes now (about 3 s the first time), so that no model's timing pays for it."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification  # noqa: F401
+
+
 def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code: bool) -> ModelSpec:
     """Find the model (local folder or Hub id), pin its revision, load its config and image processor."""
     from transformers import AutoConfig, AutoImageProcessor

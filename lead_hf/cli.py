@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any
 
 from . import __version__
 from .errors import LeadHfError
+from .ranking import DIAGNOSTICS_LEGEND
 
 __all__ = ["build_parser", "main"]
 
@@ -52,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug, tracebacks)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    rank = commands.add_parser("rank", help="rank models on a dataset (Hub id or local imagefolder)")
+    rank = commands.add_parser(
+        "rank", help="rank models on a dataset (Hub id or local imagefolder)", epilog=DIAGNOSTICS_LEGEND,
+        description="Rank pre-trained image models for fine-tuning on DATASET, best first.",
+    )
     rank.add_argument("dataset", metavar="DATASET", help="Hub dataset id or local imagefolder directory")
     rank.add_argument("--models", nargs="+", metavar="ID", help="Hub model ids or local folders (default: search the Hub)")
     rank.add_argument("--limit", type=int, default=10, help="Hub candidates to rank when --models is not given (default 10)")
@@ -66,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--cache-dir", type=Path, help="feature cache (default $LEAD_HF_CACHE or ~/.cache/lead_hf)")
     rank.add_argument("--output", type=Path, metavar="JSON", help="write the ranking as JSON")
     rank.add_argument("--plot", type=Path, metavar="IMAGE", help="save a chart of the ranking (needs matplotlib)")
-    rank.add_argument("--ground-truth", type=Path, metavar="JSON", help='{"model": fine-tuned accuracy}: report the weighted tau')
+    rank.add_argument("--ground-truth", type=Path, metavar="JSON",
+                      help='{"model": fine-tuned accuracy} (or a zoo ground_truth.json with --task): report the weighted tau')
+    rank.add_argument("--task", help="the task of a nested ground-truth file {task: {model: accuracy}}")
     hub = rank.add_argument_group("Hub search filters (without --models)")
     hub.add_argument("--search", help="substring of the model id")
     hub.add_argument("--library", type=parse_names, default=("transformers", "timm"),
@@ -120,7 +127,9 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
     """Rank on every process; only the main process prints and writes files."""
     from .rank import rank_hub_models
 
-    truth = json.loads(args.ground_truth.read_text()) if args.ground_truth else None
+    truth = _read_ground_truth(args.ground_truth, args.task) if args.ground_truth else None
+    for option, path in (("--output", args.output), ("--plot", args.plot)):
+        _check_writable(option, path)
     ranking = rank_hub_models(
         args.dataset, model_ids=args.models, limit=args.limit, search=args.search, library=args.library,
         include_backbones=args.include_backbones,
@@ -132,14 +141,14 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
     if not accelerator.is_main_process:
         return 0
     print(ranking)
-    if truth is not None:
-        for scorer, metrics in ranking.evaluate().items():
-            print(f"{scorer}: weighted tau {metrics['weighted_tau']:+.3f} against {args.ground_truth}")
-    if args.output:
+    if args.output:  # first: whatever fails below, the ranking is kept
         ranking.to_json(args.output)
         print(f"Wrote {args.output}", file=sys.stderr)
     if args.plot:
         print(f"Wrote {ranking.plot(args.plot)}", file=sys.stderr)
+    if truth is not None:
+        for scorer, metrics in ranking.evaluate().items():
+            print(f"{scorer}: weighted tau {metrics['weighted_tau']:+.3f} against {args.ground_truth}")
     if ranking.best_model is None:
         raise LeadHfError(f"no model could be scored by {ranking.primary} (see the error column)")
     return 0
@@ -163,6 +172,48 @@ def _run_score(args: argparse.Namespace) -> int:
     if errors:
         raise LeadHfError("; ".join(errors))
     return 0
+
+
+def _read_ground_truth(path: Path, task: str | None) -> dict[str, float]:
+    """``{model: accuracy}`` from a flat file, or from a zoo's nested ``{task: {model: accuracy or {"test_acc"}}}``."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise LeadHfError(f"--ground-truth {path}: cannot read it as JSON ({type(err).__name__}: {err}).") from err
+    if not isinstance(raw, dict):
+        raise LeadHfError(f"--ground-truth {path}: expected a JSON object {{model: accuracy}}, got {type(raw).__name__}.")
+    tasks = sorted(k for k, v in raw.items() if isinstance(v, dict) and not k.startswith("_"))
+    if task is not None:
+        if task not in tasks:
+            raise LeadHfError(f"--task {task!r} is not in {path}; its tasks: {tasks}.")
+        raw = raw[task]
+    elif tasks:
+        raise LeadHfError(f"--ground-truth {path} holds several tasks {tasks}: choose one with --task.")
+    truth = {}
+    for model, value in raw.items():
+        value = value.get("test_acc") if isinstance(value, dict) else value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise LeadHfError(f"--ground-truth {path}: the accuracy of {model!r} is {value!r}, not a number.")
+        truth[model] = float(value)
+    return truth
+
+
+def _check_writable(option: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written, before any work."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise LeadHfError(f"{option} {path}: the folder {folder} does not exist; create it or choose another path.")
+    if path.is_dir():
+        raise LeadHfError(f"{option} {path} is a folder; give a file name.")
+    if not os.access(folder, os.W_OK):
+        raise LeadHfError(f"{option} {path}: the folder {folder} is not writable.")
+    if option == "--plot":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as err:
+            raise LeadHfError("--plot needs matplotlib: pip install 'lead-hf[plot]'.") from err
 
 
 def _read_npz(path: Path) -> dict[str, Any]:

@@ -153,6 +153,9 @@ def rank_models(
         max_samples_per_class=max_samples_per_class, seed=seed,
     )  # fmt: skip
     truth = dict(ground_truth) if ground_truth is not None else None
+    from ._models import import_backends
+
+    import_backends()  # a one-off cost, not the first model's extraction time
     if accelerator is None:
         from accelerate import Accelerator
 

@@ -18,6 +18,10 @@ PLOT_COLUMNS = 4
 
 # LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
 DIAGNOSTICS = ("energy0", "loss0", "acc0")
+DIAGNOSTICS_LEGEND = (
+    "energy0, loss0, acc0: LEAD's diagnostics of its held-out linear probe P0 on the frozen features (initial "
+    "energy, cross-entropy, accuracy): how far fine-tuning must move the logits, not a predicted fine-tuned accuracy."
+)
 # Columns after the scores, in table order.
 BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "n_skipped", "error")
 # Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
@@ -164,6 +168,8 @@ class Ranking:
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
         title = f"Ranking of {len(self.rows)} models" + (f" on {self.dataset}" if self.dataset else "") + f" by {self.primary}"
         lines = [title] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]]
+        if any(d in header for d in DIAGNOSTICS):
+            lines.append(DIAGNOSTICS_LEGEND)
         return "\n".join(lines)
 
     def plot(self, path: str | os.PathLike, *, ground_truth: Mapping[str, float] | None = None) -> Path:
@@ -257,12 +263,26 @@ class Ranking:
         columns = [c for c in self._columns() if c not in HIDDEN_IN_TABLES]
         needs_head = {s for s in self.scorers if scorer_info(s).needs_source_logits}
         header = ["rank", *columns]
+        names = _short_names([row["model"] for row in self.rows])
         body = [
-            [str(i), *(NO_SOURCE_HEAD if col in needs_head and row.get("source_head") is False
+            [str(i), *(names[row["model"]] if col == "model"
+                       else NO_SOURCE_HEAD if col in needs_head and row.get("source_head") is False
                        else _format_cell(col, row.get(col)) for col in columns)]
             for i, row in enumerate(self.rows, 1)
         ]
         return header, body
+
+
+def _short_names(models: list[str]) -> dict[str, str]:
+    """Table names: a local folder by its name (the JSON keeps the full path), Hub ids as they are.
+
+    Folders that share a name keep their full path, so that no two rows look alike.
+    """
+    short = {m: Path(m).name if os.path.isabs(m) or m.startswith((".", "~")) else m for m in models}
+    counts: dict[str, int] = {}
+    for name in short.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {m: name if counts[name] == 1 else m for m, name in short.items()}
 
 
 def _format_cell(column: str, value: Any) -> str:

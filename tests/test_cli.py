@@ -57,8 +57,52 @@ def test_rank_writes_table_json_and_plot(assets, tmp_path, capsys):
     assert payload["scorers"] == ["logme", "lead"] and payload["split"] == "train" and payload["seed"] == 0
     assert rows[0]["logme"] >= rows[1]["logme"]
     assert all(r["error"] is None and r["lead"] is not None and r["acc0"] is not None for r in rows)
-    assert rows[0]["model"] in out.splitlines()[2]  # the best model is on the first table row
+    best = out.splitlines()[2]  # the first table row: the best model by its short name, full path in the JSON
+    assert Path(rows[0]["model"]).name in best.split() and rows[0]["model"] not in best
+    assert "not a predicted fine-tuned accuracy" in out  # the legend of energy0 / loss0 / acc0
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rank_help_explains_the_diagnostics(capsys):
+    with pytest.raises(SystemExit):
+        main(["rank", "--help"])
+    assert "acc0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "extra", "needle"), [
+    ("not json", [], "cannot read it as JSON"),
+    ('{"tiny-resnet": "high"}', [], "the accuracy of 'tiny-resnet' is 'high', not a number"),
+    ('{"cifar10": {"a": 0.5}, "mnist": {"a": 0.9}}', [], "holds several tasks ['cifar10', 'mnist']: choose one with --task"),
+    ('{"cifar10": {"a": 0.5}}', ["--task", "svhn"], "--task 'svhn' is not in"),
+])
+def test_bad_ground_truth_fails_before_any_work(tmp_path, capsys, monkeypatch, content, extra, needle):
+    import lead_hf.rank
+
+    monkeypatch.setattr(lead_hf.rank, "rank_hub_models", lambda *a, **k: pytest.fail("ranked before checking"))
+    truth = tmp_path / "truth.json"
+    truth.write_text(content)
+    code, _, err = _run(capsys, "rank", "data", "--models", "m", "--ground-truth", truth, *extra)
+    _assert_one_line_error(code, err, needle)
+
+
+def test_unwritable_outputs_fail_before_any_work(tmp_path, capsys, monkeypatch):
+    import lead_hf.rank
+
+    monkeypatch.setattr(lead_hf.rank, "rank_hub_models", lambda *a, **k: pytest.fail("ranked before checking"))
+    code, _, err = _run(capsys, "rank", "data", "--models", "m", "--output", tmp_path / "missing" / "r.json")
+    _assert_one_line_error(code, err, "the folder", "does not exist")
+    code, _, err = _run(capsys, "rank", "data", "--models", "m", "--plot", tmp_path)
+    _assert_one_line_error(code, err, "is a folder; give a file name")
+
+
+def test_zoo_ground_truth_with_task_and_output_kept_when_evaluation_fails(assets, tmp_path, capsys):
+    truth, output = tmp_path / "ground_truth.json", tmp_path / "ranking.json"
+    truth.write_text(json.dumps({"cifar10": {"tiny-resnet": {"test_acc": 0.9}}, "_protocol": {}}))
+    code, _, err = _run(capsys, "rank", assets["data"], "--models", *assets["models"], "--scorers", "logme",
+                        "--ground-truth", truth, "--task", "cifar10", "--output", output, "--cache-dir", assets["cache"],
+                        "--no-progress")  # fmt: skip
+    _assert_one_line_error(code, err, "Ground truth covers 1 of the ranked models")  # one model: no tau
+    assert len(json.loads(output.read_text())["rows"]) == 2  # written before the evaluation failed
 
 
 def test_rank_with_ground_truth_prints_tau(assets, tmp_path, capsys):
@@ -95,7 +139,7 @@ def test_rank_when_every_model_fails(assets, tmp_path, capsys):
     code, out, err = _run(capsys, "rank", assets["data"], "--models", tmp_path / "missing", "--no-progress",
                           "--cache-dir", assets["cache"])  # fmt: skip
     _assert_one_line_error(code, err, "no model could be scored")
-    assert str(tmp_path / "missing") in out  # the table with the error row is still printed
+    assert " missing " in out  # the table with the error row is still printed (short name)
 
 
 def test_bad_argument_is_a_usage_error(capsys):

@@ -188,6 +188,18 @@ def assets(tmp_path_factory):
     return tiny_ranking_assets(tmp_path_factory)
 
 
+def test_imports_are_paid_before_the_first_model_is_timed(assets, tmp_path, monkeypatch):
+    """transformers' auto classes cost ~3 s to import once: charged to no model's extract_seconds."""
+    from lead_hf import _models
+
+    events = []
+    real_import, real_resolve = _models.import_backends, _models.resolve_model
+    monkeypatch.setattr(_models, "import_backends", lambda: events.append("imports") or real_import())
+    monkeypatch.setattr(_models, "resolve_model", lambda *a, **k: events.append("model") or real_resolve(*a, **k))
+    rank_models([assets["resnet"], assets["vit"]], assets["data"], scorers=("logme",), cache_dir=tmp_path, progress=False)
+    assert events == ["imports", "model", "model"]
+
+
 def test_a_folder_named_twice_is_one_model(assets):
     folder = str(assets["resnet"])
     with pytest.raises(InvalidInputError, match="are the same model"):
