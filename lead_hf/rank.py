@@ -18,12 +18,13 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._cache import writable_cache_dir
 from ._logging import get_logger
+from ._validation import check_number_option
 from .errors import InvalidInputError
 from .hub import CandidateModel
 from .ranking import DIAGNOSTICS, Ranking
@@ -98,6 +99,8 @@ def rank_models(
     scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
     ground_truth: Mapping[str, float] | None = None,
     progress: bool = True,
+    on_model: Callable[[int, int, str], None] | None = None,
+    time_limit_s: float | None = None,
 ) -> Ranking:
     """Rank pre-trained image classifiers by how well they should fine-tune on ``dataset``.
 
@@ -127,6 +130,10 @@ def rank_models(
         ground_truth (`Mapping[str, float]`, *optional*): fine-tuned accuracy per model (id or folder name),
             kept on the result for :meth:`Ranking.evaluate` and :meth:`Ranking.plot`.
         progress (`bool`, *optional*, defaults to `True`): show progress bars (main process only).
+        on_model (`Callable[[int, int, str], None]`, *optional*): called as ``on_model(index, total, model)``
+            before each model of this process (e.g. to drive a UI's progress bar).
+        time_limit_s (`float`, *optional*): models not started within this many seconds are not ranked; their
+            rows say so (the time of a model already started is never cut).
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -144,6 +151,8 @@ def rank_models(
     scorers = _check_scorers(scorers)
     _check_scorer_options(scorer_options, scorers)
     candidates = _check_models(models)
+    if time_limit_s is not None:
+        check_number_option(time_limit_s, name="time_limit_s", scorer="rank_models", low=0.0)
     cache_dir = writable_cache_dir(cache_dir)  # before any work: fail fast on a read-only cache
 
     from .data import load_image_dataset  # torch/datasets only once the options are known to be good
@@ -169,10 +178,20 @@ def rank_models(
     # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
     order = [i for k in range(accelerator.num_processes) for i in range(k, len(candidates), accelerator.num_processes)]
     jobs = [(i, *candidates[i]) for i in order] if split else [(i, *c) for i, c in enumerate(candidates)]
+    started = time.monotonic()
+    rows = []
     with accelerator.split_between_processes(jobs) if split else contextlib.nullcontext(jobs) as mine:
-        rows = [(i, _rank_one(name, hub_params, data, **score_one))
-                for i, name, hub_params in _progress(mine, progress=progress, accelerator=accelerator,
-                                                     desc="Ranking models")]
+        for position, (i, name, hub_params) in enumerate(
+            _progress(mine, progress=progress, accelerator=accelerator, desc="Ranking models")
+        ):
+            if on_model is not None:
+                on_model(position, len(mine), name)
+            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
+                row = _empty_row(name, scorers, hub_params)
+                row["error"] = f"not ranked: the time limit of {time_limit_s:g} s was reached first"
+            else:
+                row = _rank_one(name, hub_params, data, **score_one)
+            rows.append((i, row))
     if split:
         from accelerate.utils import gather_object
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import InvalidInputError
 
-__all__ = ["Ranking", "DIAGNOSTICS"]
+__all__ = ["Ranking", "DIAGNOSTICS", "format_cell"]
 
 PLOT_COLUMNS = 4
 
@@ -175,8 +175,9 @@ class Ranking:
     def plot(self, path: str | os.PathLike, *, ground_truth: Mapping[str, float] | None = None) -> Path:
         """Save a figure of the ranking (matplotlib, Agg backend; ``pip install lead-hf[plot]``).
 
-        Without ground truth: one horizontal bar chart per scorer (best model on top). With it: one
-        scatter per scorer of the score against the fine-tuned accuracy, titled with the weighted tau.
+        Without ground truth (or with the accuracy of fewer than two ranked models): one horizontal bar chart
+        per scorer (best model on top). With it: one scatter per scorer of the score against the fine-tuned
+        accuracy, titled with the weighted tau.
 
         Args:
             path (`str` or `os.PathLike`): the image file to write (format from the suffix, e.g. ``.svg``;
@@ -194,7 +195,8 @@ class Ranking:
         matplotlib.use("Agg")  # file output only: no display needed
         import matplotlib.pyplot as plt
 
-        truth = self._truth_by_model(ground_truth) if (ground_truth or self.ground_truth) else None
+        truth = self._matched_truth(ground_truth)  # bars, unless two ranked models have an accuracy to plot against
+        truth = truth if len(truth) >= 2 else None
         # A grid of at most PLOT_COLUMNS panels per row: ten scorers in one row are unreadable.
         n_cols = min(len(self.scorers), PLOT_COLUMNS)
         n_rows = math.ceil(len(self.scorers) / n_cols)
@@ -237,13 +239,18 @@ class Ranking:
             raise InvalidInputError(f"Scorer {scorer!r} was not run; this ranking has {list(self.scorers)}.")
         return scorer
 
+    def _matched_truth(self, ground_truth: Mapping[str, float] | None) -> dict[str, float]:
+        """The accuracies of the ranked models found in the ground truth (given, else the ranking's own)."""
+        source = (ground_truth if ground_truth is not None else self.ground_truth) or {}
+        matched = {row["model"]: _match_truth(row["model"], source) for row in self.rows}
+        return {m: float(a) for m, a in matched.items() if a is not None}
+
     def _truth_by_model(self, ground_truth: Mapping[str, float] | None) -> dict[str, float]:
-        """Ground truth re-keyed by this ranking's model names (ids or local paths)."""
+        """Ground truth re-keyed by this ranking's model names (ids or local paths); at least two models."""
         source = ground_truth if ground_truth is not None else self.ground_truth
         if not source:
             raise InvalidInputError("No ground truth: pass ground_truth={model: fine-tuned accuracy}.")
-        matched = {row["model"]: _match_truth(row["model"], source) for row in self.rows}
-        matched = {m: float(a) for m, a in matched.items() if a is not None}
+        matched = self._matched_truth(ground_truth)
         if len(matched) < 2:
             raise InvalidInputError(
                 f"Ground truth covers {len(matched)} of the ranked models {[r['model'] for r in self.rows]}; "
@@ -267,7 +274,7 @@ class Ranking:
         body = [
             [str(i), *(names[row["model"]] if col == "model"
                        else NO_SOURCE_HEAD if col in needs_head and row.get("source_head") is False
-                       else _format_cell(col, row.get(col)) for col in columns)]
+                       else format_cell(col, row.get(col)) for col in columns)]
             for i, row in enumerate(self.rows, 1)
         ]
         return header, body
@@ -285,7 +292,8 @@ def _short_names(models: list[str]) -> dict[str, str]:
     return {m: name if counts[name] == 1 else m for m, name in short.items()}
 
 
-def _format_cell(column: str, value: Any) -> str:
+def format_cell(column: str, value: Any) -> str:
+    """How a table shows one value: ``-`` when missing, ``3.51M`` parameters, ``1.2s``, 4 significant digits."""
     if _is_missing(value):
         return "-"
     if column == "n_params":

@@ -200,6 +200,17 @@ def test_imports_are_paid_before_the_first_model_is_timed(assets, tmp_path, monk
     assert events == ["imports", "model", "model"]
 
 
+def test_on_model_reports_each_model_and_the_time_limit_leaves_the_rest_out(assets, tmp_path):
+    seen = []
+    ranking = rank_models([assets["resnet"], assets["vit"]], assets["data"], scorers=("logme",), cache_dir=tmp_path,
+                          progress=False, on_model=lambda i, n, m: seen.append((i, n, m)))
+    assert seen == [(0, 2, str(assets["resnet"])), (1, 2, str(assets["vit"]))] and not ranking.failed
+    late = rank_models([assets["resnet"], assets["vit"]], assets["data"], scorers=("logme",), cache_dir=tmp_path,
+                       progress=False, time_limit_s=1e-9)
+    assert all("not ranked: the time limit of 1e-09 s was reached first" in e for e in late.failed.values())
+    assert len(late.failed) == 2
+
+
 def test_a_folder_named_twice_is_one_model(assets):
     folder = str(assets["resnet"])
     with pytest.raises(InvalidInputError, match="are the same model"):

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -189,6 +190,7 @@ def test_rank_explicit_models_and_samples_per_class(space, zoo):
     _, good, _ = zoo
     table, energy, _, _, summary = _rank(space, models=good[1], samples=2, scorers=["logme"])
     assert list(table["model"]) == ["tiny-vit"] and list(table.columns)[:3] == ["rank", "model", "logme"]
+    assert re.fullmatch(r"\d+\.\d\dM", table["n_params"].iloc[0])  # formatted as in the command line's table
     assert energy.empty  # the energy diagnostics come with LEAD only
     assert "1 of 1 models ranked" in summary and "(6 images, 3 classes)" in summary  # 2 per class
     assert "weighted Kendall tau" not in summary  # one model: no ranking to compare
@@ -250,13 +252,30 @@ def test_a_public_space_refuses_local_folders_but_ranks_its_own_example(zoo):
     assert sorted(table["model"]) == ["tiny-resnet", "tiny-vit"] and "2 of 2 models ranked" in summary
 
 
+def test_the_progress_bar_moves_while_the_example_is_built(zoo):
+    import time
+
+    images, good, _ = zoo
+
+    def slow_example():
+        time.sleep(1.2)
+        return _example(images, good)
+
+    space = app.RankingSpace(load_example=slow_example)
+    calls = []
+    space._wait_for_example(lambda fraction, desc: calls.append((fraction, desc)))
+    assert len(calls) >= 2 and calls[0][0] < calls[-1][0] <= 0.95  # it moves, and never claims to be done
+    assert all("Building the offline example (first use only)" in desc for _, desc in calls)
+    assert space._example is not None and space.warm_up() is space.warm_up()  # built once, one thread
+
+
 def test_time_limit_reports_the_models_left_out(zoo):
     images, good, _ = zoo
     space = app.RankingSpace(limits=SpaceLimits(timeout_s=1e-9), load_example=lambda: _example(images, good))
     with pytest.warns(UserWarning, match="2 of 2 models failed"):
         table, _, plot, _, summary = _rank(space)
     assert list(table["model"]) == ["tiny-resnet", "tiny-vit"]
-    assert all("time limit of 1e-09 s per request was reached" in error for error in table["error"])
+    assert all("time limit of 1e-09 s was reached first" in error for error in table["error"])
     assert plot is None and "No model could be ranked" in summary
 
 

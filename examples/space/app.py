@@ -27,6 +27,8 @@ import gradio as gr
 import pandas as pd
 
 import lead_hf
+from lead_hf.demo.zoo import FULL_PLAN
+from lead_hf.ranking import format_cell
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # Spaces runs app.py as a script; tests import it
 from space_limits import ALLOW_LOCAL_PATHS_ENV, SpaceLimits
@@ -37,6 +39,8 @@ DEFAULT_SCORERS = ("lead", "logme")
 ENERGY_COLUMNS = ("energy0", "loss0", "acc0")
 TABLE_COLUMNS = ("n_params", "ground_truth", "error")  # after the scores; the downloads have every column
 SEED = 0
+EXAMPLE_PER_CLASS = FULL_PLAN.target_train_per_class  # images per class of the offline example's target
+EXAMPLE_BUILD_SECONDS = 30  # building the offline example on a 2-core CPU (once; then it is cached on disk)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class RankingSpace:
         self.hub_api = hub_api
         self._example: Any = None
         self._example_lock = threading.Lock()  # the warm-up thread and a request must not build it twice
+        self._warm_up_thread: threading.Thread | None = None
 
     def offline_example(self) -> Any:
         """The offline example, loaded (or built, the first time) once per process."""
@@ -91,8 +96,21 @@ class RankingSpace:
 
     def warm_up(self) -> threading.Thread:
         """Build the offline example in the background, so that the first visitor does not wait for it."""
-        thread = threading.Thread(target=self.offline_example, name="offline-example-warm-up", daemon=True)
-        thread.start()
+        if self._warm_up_thread is None:
+            self._warm_up_thread = threading.Thread(target=self.offline_example, name="offline-example-warm-up",
+                                                    daemon=True)
+            self._warm_up_thread.start()
+        return self._warm_up_thread
+
+    def _wait_for_example(self, progress: Callable[..., Any]) -> None:
+        """Build the example (or wait for the warm-up) while the progress bar moves and says how long it takes."""
+        thread, start = self.warm_up(), time.monotonic()
+        while thread.is_alive():
+            elapsed = time.monotonic() - start
+            progress(min(elapsed / EXAMPLE_BUILD_SECONDS, 0.95),
+                     desc=f"Building the offline example (first use only): {elapsed:.0f} s, usually about "
+                          f"{EXAMPLE_BUILD_SECONDS} s")
+            thread.join(0.5)
         return thread
 
     def rank(
@@ -118,36 +136,23 @@ class RankingSpace:
         scorers = self._check_scorers(scorers)
         samples = self._check_samples(samples_per_class)
         models = self._check_models(self._check_local(parse_model_list(models_text), what="model"))
-        first_use = dataset_source == OFFLINE_EXAMPLE and self._example is None
-        progress(0.0, desc="Loading the offline example (built on first use: minutes)" if first_use else "Loading data")
+        if dataset_source == OFFLINE_EXAMPLE and self._example is None:
+            self._wait_for_example(progress)
+        progress(0.0, desc="Loading data")
         target = self._load_target(dataset_source, dataset_id, split, label_column, samples)
         models = models or self._check_models(target.example_models)
         if not models:
             raise gr.Error("No candidate models: list Hub model ids or local directories, or search the Hub.")
 
         # The time budget covers the models (the offline example is built once, then cached).
-        started, rankings, skipped = time.monotonic(), [], []
-        for index, model in enumerate(models):
-            if time.monotonic() - started > self.limits.timeout_s:
-                skipped.append(model)
-                continue
-            progress((index, len(models)), desc=f"Ranking {_display_name(model)}", unit="models")
-            rankings.append(
-                lead_hf.rank_models(
-                    [model],
-                    target.dataset,
-                    scorers=scorers,
-                    seed=SEED,
-                    ground_truth=target.ground_truth,
-                    progress=False,
-                )
-            )
+        started = time.monotonic()
+        ranking = lead_hf.rank_models(
+            models, target.dataset, scorers=scorers, seed=SEED, ground_truth=target.ground_truth, progress=False,
+            time_limit_s=self.limits.timeout_s,
+            on_model=lambda index, total, model: progress(
+                (index, total), desc=f"Ranking {_display_name(model)}", unit="models"),
+        )  # fmt: skip
         progress((len(models), len(models)), desc="Writing the results", unit="models")
-        message = f"not ranked: the time limit of {self.limits.timeout_s:g} s per request was reached first"
-        rows = [row for ranking in rankings for row in ranking.rows] + [
-            {"model": m, "error": message} for m in skipped
-        ]
-        ranking = lead_hf.Ranking(rows, scorers=scorers, dataset=target.dataset.name)
         return self._outputs(ranking, target, seconds=time.monotonic() - started)
 
     def search_hub(self, search: str, trained_dataset: str, max_params_m: float | None, license: str) -> str:
@@ -303,6 +308,8 @@ def _signed(value: float) -> str:
 def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
     """Short model names, four significant digits and blank missing cells; the downloads keep everything."""
     frame = frame.assign(model=frame["model"].map(_display_name))
+    if "n_params" in frame:  # 3.51M, as in the command line's table
+        frame["n_params"] = frame["n_params"].map(lambda value: "" if pd.isna(value) else format_cell("n_params", value))
     for column in frame.columns.difference(["rank", "n_params"]):
         if pd.api.types.is_float_dtype(frame[column]):  # scores can be tiny (1e-5): round to digits, not decimals
             frame[column] = frame[column].map(lambda value: float(f"{value:.4g}"))
@@ -353,8 +360,8 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
                         max_params = gr.Number(label="Max parameters (millions)", value=None, minimum=0)
                     search_button = gr.Button("Search the Hub")
                 samples = gr.Slider(
-                    2, limits.max_samples_per_class, value=min(16, limits.max_samples_per_class), step=1,
-                    label="Images per class",
+                    2, limits.max_samples_per_class, value=min(EXAMPLE_PER_CLASS, limits.max_samples_per_class),
+                    step=1, label="Images per class", info=f"the offline example has {EXAMPLE_PER_CLASS} per class",
                 )  # fmt: skip
                 chosen = gr.CheckboxGroup(
                     scorers,
