@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ._digest import file_digest, json_digest
 from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
-from .data import first_line as _first_line
-from .errors import ExtractionError
+from .errors import ExtractionError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -74,13 +73,13 @@ def resolve_model(model: str | Path, *, revision: str | None, trust_remote_code:
     try:
         config = AutoConfig.from_pretrained(ref, **kwargs)
     except (ValueError, KeyError, OSError) as err:
-        raise ExtractionError(f"could not read the config of {str(model)!r}: {_first_line(err)}") from err
+        raise ExtractionError(f"could not read the config of {str(model)!r}: {first_line(err)}") from err
     _check_image_model(str(model), config)
     try:
         processor = AutoImageProcessor.from_pretrained(ref, **kwargs)
     except (ValueError, KeyError, OSError) as err:
         raise ExtractionError(
-            f"{str(model)!r} has no usable image processor (preprocessor_config.json): {_first_line(err)}; "
+            f"{str(model)!r} has no usable image processor (preprocessor_config.json): {first_line(err)}; "
             "save one with AutoImageProcessor(...).save_pretrained(folder)."
         ) from err
     return ModelSpec(ref=ref, revision=revision, config=config, processor=processor)
@@ -132,11 +131,11 @@ def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remot
                 trust_remote_code=trust_remote_code, output_loading_info=True,
             )
         except (torch.OutOfMemoryError, MemoryError) as err:
-            raise ExtractionError(f"out of memory while loading {name!r}: {_first_line(err)}; "
+            raise ExtractionError(f"out of memory while loading {name!r}: {first_line(err)}; "
                                   "use a smaller model or free memory.") from err
         except Exception as err:  # safetensors/torch raise assorted types for damaged files
             raise ExtractionError(
-                f"could not load the weights of {name!r} ({type(err).__name__}: {_first_line(err)}); the files may "
+                f"could not load the weights of {name!r} ({type(err).__name__}: {first_line(err)}); the files may "
                 "be corrupt or incomplete: re-download them (force_download=True) or re-save the model."
             ) from err
         missing = sorted(loading_info["missing_keys"])
@@ -347,7 +346,7 @@ def _hub_revision(model_id: str, revision: str | None) -> str:
     except hub_errors.EntryNotFoundError as err:
         raise ExtractionError(f"{model_id!r} has no config.json: not a transformers model.") from err
     except (OSError, ValueError) as err:  # network errors, invalid repo ids
-        raise ExtractionError(f"could not reach model {model_id!r}: {_first_line(err)}") from err
+        raise ExtractionError(f"could not reach model {model_id!r}: {first_line(err)}") from err
     return Path(config_file).parent.name  # .../snapshots/<commit sha>/config.json
 
 

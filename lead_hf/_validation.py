@@ -223,6 +223,20 @@ def is_int_value(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def check_count(value: Any, *, name: str, low: int = 1, allow_none: bool = False) -> int | None:
+    """Validate a count (Python or numpy integer >= ``low``, never a bool) and return it as a Python int.
+
+    Raises:
+        InvalidInputError: ``"<name> must be a positive integer (or None), got <value>"`` (non-negative for ``low=0``).
+    """
+    if value is None and allow_none:
+        return None
+    if not is_int_value(value) or value < low:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+        raise InvalidInputError(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}.")
+    return int(value)
+
+
 def check_number_option(
     value: Any,
     *,

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import scoring
 from ._logging import get_logger
+from ._validation import check_count
 from .errors import InvalidInputError
 from .evaluation import RANKING_METRICS, evaluate_ranking
 from .zoo import default_zoo_dir, list_zoo_tasks, load_model_metadata, load_zoo_task
@@ -261,8 +262,7 @@ def run_zoo_benchmark(
     unknown_tasks = [t for t in task_names if t not in available_tasks]
     if unknown_tasks:
         raise InvalidInputError(f"Unknown zoo task(s) {unknown_tasks}; available: {available_tasks}.")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise InvalidInputError(f"n_jobs must be a positive integer, got {n_jobs!r}.")
+    check_count(n_jobs, name="n_jobs")
     metadata = load_model_metadata(root)
 
     args = [(root, t, names, options, metadata) for t in task_names]

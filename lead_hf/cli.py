@@ -238,7 +238,7 @@ def _read_npz(path: Path) -> dict[str, Any]:
 
 
 def _run_bench_zoo(args: argparse.Namespace) -> int:
-    from .zoo import run_zoo_benchmark
+    from .benchmark import run_zoo_benchmark
 
     result = run_zoo_benchmark(args.zoo_dir, scorers=args.scorers, tasks=args.tasks)
     table = result.to_markdown()

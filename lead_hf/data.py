@@ -19,7 +19,8 @@ import numpy as np
 from ._digest import bytes_digest, json_digest
 from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
-from .errors import InvalidInputError
+from ._validation import check_count
+from .errors import InvalidInputError, first_line
 
 if TYPE_CHECKING:
     import datasets
@@ -404,16 +405,5 @@ def _encode_labels(rows: datasets.Dataset, label_column: str) -> tuple[np.ndarra
 
 
 def _check_max_samples(max_samples_per_class: Any) -> None:
-    if max_samples_per_class is None:
-        return
-    if isinstance(max_samples_per_class, bool) or not isinstance(max_samples_per_class, (int, np.integer)) \
-            or max_samples_per_class < 1:
-        raise InvalidInputError(
-            f"max_samples_per_class must be a positive int or None, got {max_samples_per_class!r}."
-        )
+    check_count(max_samples_per_class, name="max_samples_per_class", allow_none=True)
 
-
-def first_line(err: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty), for one-line error messages."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -11,3 +11,9 @@ class InvalidInputError(LeadHfError, ValueError):
 
 class ExtractionError(LeadHfError, RuntimeError):
     """A model could not be loaded or run to extract features."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line error messages."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

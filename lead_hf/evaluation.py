@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 from ._logging import get_logger
+from ._validation import check_count
 from .errors import InvalidInputError
 
 __all__ = ["weighted_tau", "kendall_tau", "spearman", "pearson", "top_k_hit", "evaluate_ranking"]
@@ -185,8 +186,7 @@ def top_k_hit(scores: Any, truth: Any, k: int) -> bool:
         >>> top_k_hit([0.2, 0.9, 0.5], [71.0, 60.0, 80.0], 2)
         True
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
+    check_count(k, name="k")
     x, y = _check_pair(scores, truth)
     best = np.flatnonzero(y == y.max())
     positions = [int(np.sum(x >= x[b])) - 1 for b in best]

@@ -25,8 +25,9 @@ import numpy as np
 
 from . import _cache, _models
 from ._logging import get_logger
-from .data import ImageDataset, first_line, load_image_dataset, open_rgb_image
-from .errors import ExtractionError, InvalidInputError
+from ._validation import check_count
+from .data import ImageDataset, load_image_dataset, open_rgb_image
+from .errors import ExtractionError, InvalidInputError, first_line
 
 if TYPE_CHECKING:
     import datasets
@@ -136,10 +137,8 @@ def extract(
         >>> out = extract("google/vit-base-patch16-224", "path/to/imagefolder", max_samples_per_class=50)  # doctest: +SKIP
         >>> out.features.shape, out.logits.shape, out.labels.shape  # doctest: +SKIP
     """
-    _check_positive_int("batch_size", batch_size)
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
-                                    or num_workers < 0):
-        raise InvalidInputError(f"num_workers must be a non-negative int or None, got {num_workers!r}.")
+    check_count(batch_size, name="batch_size")
+    check_count(num_workers, name="num_workers", low=0, allow_none=True)
     folder = _cache.writable_cache_dir(cache_dir) if use_cache else None
     data = load_image_dataset(dataset, split=split, image_column=image_column, label_column=label_column,
                               max_samples_per_class=max_samples_per_class, seed=seed)
@@ -297,11 +296,6 @@ def _release(accelerator: Accelerator, network: Any, loader: Any) -> None:
         registry = getattr(accelerator, attribute, None)
         if isinstance(registry, list):
             registry[:] = [item for item in registry if item is not prepared]
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive int, got {value!r}.")
 
 
 class _CallableModule(types.ModuleType):

@@ -18,6 +18,7 @@ from typing import Any
 
 from ._hub_access import unreachable_hub_message
 from ._logging import get_logger
+from ._validation import check_count
 from .errors import InvalidInputError, LeadHfError
 
 __all__ = [
@@ -176,8 +177,7 @@ def _scan(
     if sort not in VALID_SORTS:
         raise InvalidInputError(f"Unknown sort key {sort!r}; choose one of {list(VALID_SORTS)}.")
     for name, value in (("limit", limit), ("max_params", max_params)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InvalidInputError(f"{name} must be a positive integer or None, got {value!r}.")
+        check_count(value, name=name, allow_none=True)
     if api is None:
         from huggingface_hub import HfApi
 

@@ -127,12 +127,3 @@ def merge_zoo_tasks(tasks: list[ZooTask]) -> ZooTask:
         merged.logits.update(task.logits)
         merged.accuracy.update(task.accuracy)
     return merged
-
-
-def __getattr__(name: str):
-    # The benchmark runner lives in lead_hf.benchmark (which imports this module); re-exported lazily.
-    if name in ("run_zoo_benchmark", "ZooBenchmarkResult"):
-        from . import benchmark
-
-        return getattr(benchmark, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -318,9 +318,9 @@ def test_classifier_not_found():
 
 
 @pytest.mark.parametrize(("option", "value", "match"), [
-    ("batch_size", 0, "batch_size must be a positive int, got 0"),
-    ("batch_size", 2.0, "batch_size must be a positive int, got 2.0"),
-    ("num_workers", -1, "num_workers must be a non-negative int or None, got -1"),
+    ("batch_size", 0, "batch_size must be a positive integer, got 0"),
+    ("batch_size", 2.0, "batch_size must be a positive integer, got 2.0"),
+    ("num_workers", -1, "num_workers must be a non-negative integer or None, got -1"),
 ])
 def test_bad_options(resnet, folder, option, value, match):
     with pytest.raises(InvalidInputError, match=match):
