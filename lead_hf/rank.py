@@ -27,7 +27,7 @@ from ._logging import get_logger
 from ._validation import check_number_option
 from .errors import InvalidInputError
 from .hub import CandidateModel
-from .ranking import DIAGNOSTICS, Ranking
+from .ranking import Ranking
 
 __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 
@@ -61,19 +61,19 @@ def compute_scores(
     Raises:
         InvalidInputError: an unknown scorer name or options for a scorer that is not run.
     """
-    from .scoring import get_scorer
+    from .scoring import get_scorer, scorer_info
 
     scorers = _check_scorers(scorers)
     options = _check_scorer_options(scorer_options, scorers)
     values: dict[str, float] = {name: math.nan for name in scorers}
     errors: list[str] = []
     for name in scorers:
+        diagnostics = scorer_info(name).diagnostics
         try:
-            if name == "lead":
-                details = get_scorer("lead")(features, labels, source_logits=source_logits, return_details=True, **options[name])
-                detail_values = details.as_dict()
-                values.update({key: float(detail_values[key]) for key in DIAGNOSTICS})
-                values[name] = float(detail_values["lead"])
+            if diagnostics:  # one call gives the score and its diagnostics
+                details = get_scorer(name)(features, labels, source_logits=source_logits, return_details=True,
+                                           **options[name]).as_dict()
+                values.update({key: float(details[key]) for key in (name, *diagnostics)})
             else:
                 values[name] = float(get_scorer(name)(features, labels, source_logits=source_logits, **options[name]))
         except Exception as err:  # one scorer failing must not lose the others' scores
@@ -370,7 +370,9 @@ def _applicable(scorers: tuple[str, ...], *, has_source_head: bool) -> tuple[str
 
 
 def _empty_row(name: str, scorers: tuple[str, ...], n_params: int | None) -> dict[str, Any]:
-    diagnostics = dict.fromkeys(DIAGNOSTICS, math.nan) if "lead" in scorers else {}
+    from .scoring import diagnostics_of
+
+    diagnostics = dict.fromkeys(diagnostics_of(scorers), math.nan)
     return {
         "model": name, **dict.fromkeys(scorers, math.nan), **diagnostics, "n_params": n_params,
         "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "source_head": None,

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError
+from .scoring import available_scorers, diagnostics_of
 
 __all__ = ["Ranking", "DIAGNOSTICS", "format_cell"]
 
 PLOT_COLUMNS = 4
 
-# LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy).
-DIAGNOSTICS = ("energy0", "loss0", "acc0")
+# LEAD's initial-energy diagnostics, reported next to the score (see lead_hf.energy), as the registry declares them.
+DIAGNOSTICS = diagnostics_of(available_scorers())
 DIAGNOSTICS_LEGEND = (
     "energy0, loss0, acc0: LEAD's diagnostics of its held-out linear probe P0 on the frozen features (initial "
     "energy, cross-entropy, accuracy): how far fine-tuning must move the logits, not a predicted fine-tuned accuracy."

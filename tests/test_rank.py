@@ -122,6 +122,18 @@ def test_plot_bars_and_scatter(ranking, tmp_path):
     assert (tmp_path / "no-suffix.png").is_file() and not (tmp_path / "no-suffix").exists()
 
 
+def test_diagnostics_columns_come_from_the_scorer_registry():
+    from lead_hf.scoring import diagnostics_of, scorer_info
+
+    features, labels = _blobs()
+    assert scorer_info("lead").diagnostics == ("energy0", "loss0", "acc0") and diagnostics_of(("logme", "sfda")) == ()
+    assert set(compute_scores(features, labels, scorers=("logme",))[0]) == {"logme"}
+    with_lead, _ = compute_scores(features, labels, scorers=("logme", "lead"))
+    assert set(with_lead) == {"logme", "lead", "energy0", "loss0", "acc0"}
+    details = lead_hf.lead_score(features, labels, return_details=True).as_dict()
+    assert all(with_lead[key] == details[key] for key in ("lead", "energy0", "loss0", "acc0"))
+
+
 def test_failed_scorer_is_named_once():
     features, labels = _blobs()
     _, errors = compute_scores(features, labels, scorers=("logme", "leep"))

@@ -28,7 +28,7 @@ import pandas as pd
 
 import lead_hf
 from lead_hf.demo.zoo import FULL_PLAN
-from lead_hf.ranking import format_cell
+from lead_hf.ranking import DIAGNOSTICS, format_cell
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # Spaces runs app.py as a script; tests import it
 from space_limits import ALLOW_LOCAL_PATHS_ENV, SpaceLimits
@@ -36,7 +36,7 @@ from space_limits import ALLOW_LOCAL_PATHS_ENV, SpaceLimits
 OFFLINE_EXAMPLE = "Offline example (no download)"
 HUB_DATASET = "Hub dataset id or local imagefolder"
 DEFAULT_SCORERS = ("lead", "logme")
-ENERGY_COLUMNS = ("energy0", "loss0", "acc0")
+ENERGY_COLUMNS = DIAGNOSTICS  # LEAD's energy diagnostics, from the scorer registry
 TABLE_COLUMNS = ("n_params", "ground_truth", "error")  # after the scores; the downloads have every column
 SEED = 0
 EXAMPLE_PER_CLASS = FULL_PLAN.target_train_per_class  # images per class of the offline example's target

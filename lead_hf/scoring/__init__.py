@@ -9,13 +9,13 @@ score does not import the dependencies of all the others.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
 
-__all__ = ["ScorerInfo", "available_scorers", "get_scorer", "scorer_info", "score", "lead_score"]
+__all__ = ["ScorerInfo", "available_scorers", "get_scorer", "scorer_info", "score", "lead_score", "diagnostics_of"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,16 @@ class ScorerInfo:
     function: str
     needs_source_logits: bool
     summary: str
+    # Extra values reported next to the score: the function then accepts ``return_details=True`` and returns an
+    # object whose ``as_dict()`` holds the score under ``name`` and these keys.
+    diagnostics: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ScorerInfo] = {
     info.name: info
     for info in (
-        ScorerInfo("lead", "lead", "lead_score", False, "LEAD: logit-space evolution under the head's NTK (Hu et al., CVPR 2024)"),
+        ScorerInfo("lead", "lead", "lead_score", False, "LEAD: logit-space evolution under the head's NTK (Hu et al., CVPR 2024)",
+                   diagnostics=("energy0", "loss0", "acc0")),
         ScorerInfo("logme", "logme", "logme_score", False, "LogME: evidence of a Bayesian linear head (You et al., ICML 2021)"),
         ScorerInfo("leep", "leep", "leep_score", True, "LEEP: expected empirical prediction of the source head (Nguyen et al., ICML 2020)"),
         ScorerInfo("nce", "nce", "nce_score", True, "NCE: negative conditional entropy of source labels (Tran et al., ICCV 2019)"),
@@ -57,6 +61,11 @@ def scorer_info(method: str) -> ScorerInfo:
     if not isinstance(method, str) or method.lower() not in _REGISTRY:
         raise InvalidInputError(f"Unknown scorer {method!r}; choose one of {available_scorers()}.")
     return _REGISTRY[method.lower()]
+
+
+def diagnostics_of(scorers: Sequence[str]) -> tuple[str, ...]:
+    """The diagnostic columns reported by ``scorers`` (e.g. LEAD's ``energy0``, ``loss0``, ``acc0``), in order."""
+    return tuple(key for name in scorers for key in scorer_info(name).diagnostics)
 
 
 def get_scorer(method: str) -> Callable[..., float]:
