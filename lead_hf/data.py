@@ -59,6 +59,8 @@ class ImageDataset:
     split: str
     fingerprint: str
     labels: np.ndarray = field(repr=False)
+    max_samples_per_class: int | None = None  # the class-balanced subsample this split was cut to, if any
+    seed: int | None = None  # its seed
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -181,7 +183,7 @@ def subsample_per_class(data: ImageDataset, max_samples_per_class: int, *, seed:
     return ImageDataset(
         dataset=data.dataset.select(keep), image_column=data.image_column, label_column=data.label_column,
         class_names=list(data.class_names), name=data.name, split=data.split, labels=data.labels[keep],
-        fingerprint=json_digest({"parent": data.fingerprint, **sampling}),
+        fingerprint=json_digest({"parent": data.fingerprint, **sampling}), **sampling,
     )
 
 

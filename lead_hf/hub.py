@@ -11,9 +11,8 @@ request, and models that are dropped are logged with the reason.
 from __future__ import annotations
 
 import heapq
-import inspect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ._hub_access import unreachable_hub_message
@@ -23,10 +22,10 @@ from .errors import InvalidInputError, LeadHfError
 
 __all__ = [
     "CandidateModel",
+    "HubFilters",
     "SkippedModel",
     "VALID_LIBRARIES",
     "VALID_SORTS",
-    "describe_filters",
     "find_candidate_models",
     "list_candidate_models",
 ]
@@ -74,23 +73,65 @@ class SkippedModel:
     reason: str
 
 
-def list_candidate_models(
-    *,
-    # what to look for
-    search: str | None = None,
-    library: str | Sequence[str] = VALID_LIBRARIES,
-    include_backbones: bool = False,
-    trained_dataset: str | None = None,
-    # what to leave out
-    max_params: int | None = None,
-    license: str | None = None,
-    exclude_gated: bool = True,
-    exclude_private: bool = True,
-    # order and size of the result
-    sort: str = "downloads",
-    limit: int | None = 20,
-    api: Any = None,
-) -> Iterator[CandidateModel]:
+@dataclass(frozen=True)
+class HubFilters:
+    """What to look for on the Hub and what to leave out: one typed, validated set of search options.
+
+    Attributes:
+        search (`str`, *optional*): a substring of the model id (e.g. ``"vit"``).
+        library (`tuple[str, ...]`, defaults to ``("transformers", "timm")``): libraries to accept (a single
+            name is accepted too); timm checkpoints load through transformers' ``TimmWrapper``.
+        include_backbones (`bool`, defaults to `False`): also list ``image-feature-extraction`` models
+            (headless backbones such as DINOv2: ranked from their features, without LEEP/NCE).
+        trained_dataset (`str`, *optional*): only models tagged ``dataset:<trained_dataset>``.
+        max_params (`int`, *optional*): drop bigger models, and models whose size the Hub does not report.
+        license (`str`, *optional*): only models with this licence tag (e.g. ``"apache-2.0"``).
+        exclude_gated (`bool`, defaults to `True`): drop gated models (they need an approved token).
+        exclude_private (`bool`, defaults to `True`): drop private models.
+        sort (`str`, defaults to ``"downloads"``): one of :data:`VALID_SORTS`, decreasing.
+        limit (`int`, *optional*, defaults to 10): the most candidates to return (``None``: no limit).
+
+    Raises:
+        InvalidInputError: an unknown library or sort key, a non-positive ``limit`` or ``max_params``.
+    """
+
+    search: str | None = None
+    library: tuple[str, ...] = VALID_LIBRARIES
+    include_backbones: bool = False
+    trained_dataset: str | None = None
+    max_params: int | None = None
+    license: str | None = None
+    exclude_gated: bool = True
+    exclude_private: bool = True
+    sort: str = "downloads"
+    limit: int | None = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "library", _check_libraries(self.library))
+        if self.sort not in VALID_SORTS:
+            raise InvalidInputError(f"Unknown sort key {self.sort!r}; choose one of {list(VALID_SORTS)}.")
+        for name in ("limit", "max_params"):
+            check_count(getattr(self, name), name=name, allow_none=True)
+        for name in ("include_backbones", "exclude_gated", "exclude_private"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+
+    @classmethod
+    def from_options(cls, filters: HubFilters | None = None, **options: Any) -> HubFilters:
+        """``filters`` (default: all defaults) with some fields replaced; an unknown name is refused."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InvalidInputError(f"Unknown Hub filter(s) {unknown}; valid: {[f.name for f in fields(cls)]}.")
+        return replace(filters or cls(), **options)
+
+    def describe(self) -> str:
+        """One line with the filters that differ from the defaults, for messages (``search='vit', limit=5``)."""
+        default = HubFilters()
+        changed = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+        return ", ".join(f"{k}={v!r}" for k, v in changed.items()) or "the default filters"
+
+
+def list_candidate_models(filters: HubFilters | None = None, *, api: Any = None, **options: Any) -> Iterator[CandidateModel]:
     """Lazily list image models of the Hub that lead-hf can rank (transformers and timm classifiers, backbones).
 
     Options are validated when the function is called; the Hub is queried while the result is consumed.
@@ -98,27 +139,15 @@ def list_candidate_models(
     :func:`find_candidate_models` to get them as a list.
 
     Args:
-        search (`str`, *optional*): a substring of the model id (e.g. ``"vit"``).
-        library (`str` or sequence of `str`, *optional*, defaults to ``("transformers", "timm")``): libraries
-            to accept, among ``"transformers"`` and ``"timm"`` (timm checkpoints load through transformers'
-            ``TimmWrapper``).
-        include_backbones (`bool`, *optional*, defaults to `False`): also list ``image-feature-extraction``
-            models (headless backbones such as DINOv2: ranked from their features, without LEEP/NCE).
-        trained_dataset (`str`, *optional*): only models tagged ``dataset:<trained_dataset>``.
-        max_params (`int`, *optional*): drop models with more parameters. Models whose parameter count the
-            Hub does not report are dropped too when this is set (they are kept otherwise).
-        license (`str`, *optional*): only models with this licence tag (e.g. ``"apache-2.0"``).
-        exclude_gated (`bool`, *optional*, defaults to `True`): drop gated models (they need an approved token).
-        exclude_private (`bool`, *optional*, defaults to `True`): drop private models.
-        sort (`str`, *optional*, defaults to ``"downloads"``): one of :data:`VALID_SORTS`, decreasing.
-        limit (`int`, *optional*, defaults to 20): the most candidates to yield (``None``: no limit).
+        filters (`HubFilters`, *optional*): the search; its fields can also be given as keywords.
         api (`huggingface_hub.HfApi`, *optional*): the client to use (anything with ``list_models``).
+        **options: fields of :class:`HubFilters` (``search=``, ``max_params=``, ``limit=``, ...).
 
     Returns:
         `Iterator[CandidateModel]`: candidates in the Hub's order.
 
     Raises:
-        InvalidInputError: an unknown library or sort key, a non-positive ``limit`` or ``max_params``.
+        InvalidInputError: an unknown or invalid filter (see :class:`HubFilters`).
         LeadHfError: the Hub cannot be reached (e.g. ``HF_HUB_OFFLINE=1``), raised while iterating.
 
     Example:
@@ -127,82 +156,50 @@ def list_candidate_models(
         >>> [m.model_id for m in models]  # doctest: +SKIP
         ['google/vit-base-patch16-224', ...]
     """
-    scan = _scan(**locals())  # validates now, before the generator below is first advanced
+    scan = _scan(HubFilters.from_options(filters, **options), api)  # validated now, queried when iterated
     return (item for item in scan if isinstance(item, CandidateModel))
 
 
-def find_candidate_models(**filters: Any) -> tuple[list[CandidateModel], list[SkippedModel]]:
+def find_candidate_models(
+    filters: HubFilters | None = None, *, api: Any = None, **options: Any
+) -> tuple[list[CandidateModel], list[SkippedModel]]:
     """Eager :func:`list_candidate_models` that also returns the dropped models with their reason.
 
     Args:
-        **filters: the keyword options of :func:`list_candidate_models`.
+        filters, api, **options: as in :func:`list_candidate_models`.
 
     Returns:
         `tuple[list[CandidateModel], list[SkippedModel]]`: the candidates and the models left out.
     """
     candidates: list[CandidateModel] = []
     skipped: list[SkippedModel] = []
-    options = inspect.signature(list_candidate_models).bind(**filters)  # unknown filter -> TypeError
-    options.apply_defaults()
-    for item in _scan(**options.arguments):
+    for item in _scan(HubFilters.from_options(filters, **options), api):
         (candidates if isinstance(item, CandidateModel) else skipped).append(item)
     return candidates, skipped
 
 
-def describe_filters(**filters: Any) -> str:
-    """One-line summary of the non-default filters, for error messages (``search='vit', limit=5``)."""
-    shown = {k: v for k, v in filters.items() if v is not None and k != "api"}
-    return ", ".join(f"{k}={v!r}" for k, v in shown.items()) or "no filters"
-
-
-def _scan(
-    *,
-    search: str | None,
-    library: str | Sequence[str],
-    include_backbones: bool,
-    trained_dataset: str | None,
-    max_params: int | None,
-    license: str | None,
-    exclude_gated: bool,
-    exclude_private: bool,
-    sort: str,
-    limit: int | None,
-    api: Any,
-) -> Iterator[CandidateModel | SkippedModel]:
-    """Validate eagerly, then return a generator of candidates and skipped models.
-
-    No defaults here: they live in :func:`list_candidate_models` only (``find_candidate_models`` binds them).
-    """
-    libraries = _check_libraries(library)
-    if sort not in VALID_SORTS:
-        raise InvalidInputError(f"Unknown sort key {sort!r}; choose one of {list(VALID_SORTS)}.")
-    for name, value in (("limit", limit), ("max_params", max_params)):
-        check_count(value, name=name, allow_none=True)
+def _scan(filters: HubFilters, api: Any) -> Iterator[CandidateModel | SkippedModel]:
+    """The query for ``filters``, as a lazy stream of candidates and skipped models."""
     if api is None:
         from huggingface_hub import HfApi
 
         api = HfApi()
-    if not isinstance(include_backbones, bool):
-        raise InvalidInputError(f"include_backbones must be True or False, got {include_backbones!r}.")
-    query: dict[str, Any] = {"sort": sort, "expand": list(EXPAND)}
-    tags = ([libraries[0]] if len(libraries) == 1 else []) + ([f"license:{license}"] if license else [])
+    query: dict[str, Any] = {"sort": filters.sort, "expand": list(EXPAND)}
+    tags = [filters.library[0]] if len(filters.library) == 1 else []
+    tags += [f"license:{filters.license}"] if filters.license else []
     if tags:  # the Hub ANDs filter tags, so several libraries are filtered here instead
         query["filter"] = tags
-    if search:
-        query["search"] = search
-    if trained_dataset:
-        query["trained_dataset"] = trained_dataset
-    if exclude_gated:
+    if filters.search:
+        query["search"] = filters.search
+    if filters.trained_dataset:
+        query["trained_dataset"] = filters.trained_dataset
+    if filters.exclude_gated:
         query["gated"] = False
-    if limit is not None:
-        query["limit"] = limit * SCAN_FACTOR
-    pipelines = (PIPELINE_TAG, BACKBONE_PIPELINE_TAG) if include_backbones else (PIPELINE_TAG,)
-    wanted = dict(
-        search=search, libraries=libraries, pipelines=pipelines, trained_dataset=trained_dataset,
-        max_params=max_params, license=license, exclude_gated=exclude_gated, exclude_private=exclude_private,
-    )  # fmt: skip
-    stream = _stream(api, query, pipelines, SORT_ATTRIBUTES[sort], wanted)
-    return stream if limit is None else _take(stream, limit)
+    if filters.limit is not None:
+        query["limit"] = filters.limit * SCAN_FACTOR
+    pipelines = (PIPELINE_TAG, BACKBONE_PIPELINE_TAG) if filters.include_backbones else (PIPELINE_TAG,)
+    stream = _stream(api, query, pipelines, SORT_ATTRIBUTES[filters.sort], filters)
+    return stream if filters.limit is None else _take(stream, filters.limit)
 
 
 def _take(items: Iterator[CandidateModel | SkippedModel], limit: int) -> Iterator[CandidateModel | SkippedModel]:
@@ -217,7 +214,7 @@ def _take(items: Iterator[CandidateModel | SkippedModel], limit: int) -> Iterato
 
 
 def _stream(api: Any, query: dict[str, Any], pipelines: tuple[str, ...], sort_attribute: str,
-            wanted: dict[str, Any]) -> Iterator[CandidateModel | SkippedModel]:
+            filters: HubFilters) -> Iterator[CandidateModel | SkippedModel]:
     endpoint = getattr(api, "endpoint", None)
     unreachable = unreachable_hub_message(endpoint) if endpoint else None  # a custom client is trusted
     if unreachable:
@@ -226,7 +223,7 @@ def _stream(api: Any, query: dict[str, Any], pipelines: tuple[str, ...], sort_at
     try:
         # each listing is sorted by the Hub (decreasing); merging keeps that order and stays lazy
         for info in heapq.merge(*listings, key=lambda info: _sort_value(info, sort_attribute), reverse=True):
-            reason = _reject_reason(info, **wanted)
+            reason = _reject_reason(info, filters, pipelines)
             if reason is None:
                 yield _to_candidate(info)
             else:
@@ -264,22 +261,11 @@ def _n_params(info: Any) -> int | None:
     return int(safetensors.total) if safetensors is not None else None
 
 
-def _reject_reason(
-    info: Any,
-    *,
-    search: str | None,
-    libraries: tuple[str, ...],
-    pipelines: tuple[str, ...],
-    trained_dataset: str | None,
-    max_params: int | None,
-    license: str | None,
-    exclude_gated: bool,
-    exclude_private: bool,
-) -> str | None:
+def _reject_reason(info: Any, filters: HubFilters, pipelines: tuple[str, ...]) -> str | None:
     """Why ``info`` is not a candidate, or ``None`` when it is (checks in order of cost to the user)."""
     library = getattr(info, "library_name", None)
-    if library not in libraries:
-        return f"library {library!r} is not one of {list(libraries)}"
+    if library not in filters.library:
+        return f"library {library!r} is not one of {list(filters.library)}"
     pipeline = getattr(info, "pipeline_tag", None)
     if pipeline is not None and pipeline not in pipelines:
         return f"pipeline tag {pipeline!r} is not one of {list(pipelines)}"
@@ -287,22 +273,22 @@ def _reject_reason(
         reason = _not_loadable_reason(info)
         if reason:
             return reason
-    if exclude_private and getattr(info, "private", False):
+    if filters.exclude_private and getattr(info, "private", False):
         return "private repository (pass exclude_private=False to keep it)"
-    if exclude_gated and getattr(info, "gated", False):
+    if filters.exclude_gated and getattr(info, "gated", False):
         return f"gated repository ({info.gated}; pass exclude_gated=False to keep it)"
-    if search and search.lower() not in info.id.lower():
-        return f"id does not contain {search!r}"
-    if trained_dataset and f"dataset:{trained_dataset}" not in (info.tags or ()):
-        return f"not tagged dataset:{trained_dataset}"
-    if license and _license(info) != license:
-        return f"licence {_license(info)!r} is not {license!r}"
+    if filters.search and filters.search.lower() not in info.id.lower():
+        return f"id does not contain {filters.search!r}"
+    if filters.trained_dataset and f"dataset:{filters.trained_dataset}" not in (info.tags or ()):
+        return f"not tagged dataset:{filters.trained_dataset}"
+    if filters.license and _license(info) != filters.license:
+        return f"licence {_license(info)!r} is not {filters.license!r}"
     n_params = _n_params(info)
-    if max_params is not None:
+    if filters.max_params is not None:
         if n_params is None:
             return "parameter count unknown (no safetensors metadata) and max_params is set"
-        if n_params > max_params:
-            return f"{n_params:,} parameters > max_params={max_params:,}"
+        if n_params > filters.max_params:
+            return f"{n_params:,} parameters > max_params={filters.max_params:,}"
     return None
 
 

@@ -14,6 +14,7 @@ is sharded by batches instead (see :func:`~lead_hf.extract.extract`). Only the m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import os
@@ -26,7 +27,7 @@ from ._cache import writable_cache_dir
 from ._logging import get_logger
 from ._validation import check_number_option
 from .errors import InvalidInputError
-from .hub import CandidateModel
+from .hub import CandidateModel, HubFilters
 from .ranking import Ranking
 
 __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
@@ -201,7 +202,7 @@ def rank_models(
         for row in rows:
             row["ground_truth"] = truth.get(row["model"], truth.get(Path(row["model"]).name))
     metadata = {"split": data.split, "n_images": len(data), "n_classes": data.num_classes,
-                "max_samples_per_class": max_samples_per_class, "seed": seed,
+                "max_samples_per_class": data.max_samples_per_class, "seed": data.seed,
                 "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
     ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata)
     logger.info("Best model on %s by %s: %s", data.name, ranking.primary, ranking.best_model)
@@ -241,31 +242,22 @@ def rank_hub_models(
     dataset_id: Any,
     *,
     model_ids: Sequence[str] | None = None,
-    limit: int = 10,
-    search: str | None = None,
-    library: str | Sequence[str] = ("transformers", "timm"),
-    include_backbones: bool = False,
-    trained_dataset: str | None = None,
-    max_params: int | None = None,
-    license: str | None = None,
-    exclude_gated: bool = True,
-    exclude_private: bool = True,
-    sort: str = "downloads",
+    filters: HubFilters | None = None,
     api: Any = None,
-    **rank_kwargs: Any,
+    **options: Any,
 ) -> Ranking:
-    """Find image classifiers on the Hub and rank them on a dataset.
+    """Find image models on the Hub and rank them on a dataset.
 
-    The options are checked and the dataset is loaded before the Hub is queried, so a typo fails fast.
+    Everything is checked and the dataset is loaded (once) before the Hub is queried, so a typo fails fast.
 
     Args:
         dataset_id (`str`, `os.PathLike` or dataset object): the target data, as in :func:`rank_models`.
         model_ids (sequence of `str`, *optional*): rank these models instead of searching the Hub.
-        limit (`int`, *optional*, defaults to 10): how many Hub candidates to rank.
-        search, library, include_backbones, trained_dataset, max_params, license, exclude_gated, exclude_private,
-        sort, api:
-            the Hub filters of :func:`lead_hf.hub.list_candidate_models`.
-        **rank_kwargs: keyword options of :func:`rank_models` (``scorers``, ``split``, ``cache_dir``, ...).
+        filters (`HubFilters`, *optional*): the Hub search (default: 10 transformers or timm classifiers, by
+            downloads); its fields can also be given as keywords (``search=``, ``max_params=``, ``limit=``, ...).
+        api (`huggingface_hub.HfApi`, *optional*): the Hub client.
+        **options: fields of :class:`~lead_hf.hub.HubFilters` and keyword options of :func:`rank_models`
+            (``scorers``, ``split``, ``max_samples_per_class``, ``cache_dir``, ...).
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -281,37 +273,28 @@ def rank_hub_models(
         ...                           max_samples_per_class=20)  # doctest: +SKIP
         >>> print(ranking)  # doctest: +SKIP
     """
-    from .hub import describe_filters, find_candidate_models, list_candidate_models
+    from .data import load_image_dataset
+    from .hub import HubFilters, find_candidate_models
 
-    rank_kwargs = dict(rank_kwargs)  # popped below: never the caller's dict
-    valid = set(inspect.signature(rank_models).parameters) - {"models", "dataset"}
-    unknown = sorted(set(rank_kwargs) - valid)
+    hub_fields = {f.name for f in dataclasses.fields(HubFilters)}
+    rank_options = set(inspect.signature(rank_models).parameters) - {"models", "dataset"}
+    unknown = sorted(set(options) - hub_fields - rank_options)
     if unknown:
-        raise InvalidInputError(
-            f"Unknown option(s) {unknown} for rank_hub_models; valid: the Hub filters and {sorted(valid)}."
-        )
+        raise InvalidInputError(f"Unknown option(s) {unknown} for rank_hub_models; valid: the Hub filters "
+                                f"{sorted(hub_fields)} and the options of rank_models {sorted(rank_options)}.")
+    filters = HubFilters.from_options(filters, **{k: v for k, v in options.items() if k in hub_fields})
+    rank_kwargs = {k: v for k, v in options.items() if k in rank_options}
     _check_scorers(rank_kwargs.get("scorers", DEFAULT_SCORERS))
     writable_cache_dir(rank_kwargs.get("cache_dir"))
-    filters = dict(
-        search=search, library=library, include_backbones=include_backbones, trained_dataset=trained_dataset,
-        max_params=max_params, license=license,
-        exclude_gated=exclude_gated, exclude_private=exclude_private, sort=sort, limit=limit, api=api,
-    )  # fmt: skip
-    list_candidate_models(**filters)  # validates the filters (no request until iterated)
-
-    from .data import load_image_dataset
-
-    data = load_image_dataset(
-        dataset_id,
-        **{k: rank_kwargs.pop(k) for k in ("split", "image_column", "label_column", "max_samples_per_class", "seed") if k in rank_kwargs},
-    )
+    loading = ("split", "image_column", "label_column", "max_samples_per_class", "seed")
+    data = load_image_dataset(dataset_id, **{k: rank_kwargs.pop(k) for k in loading if k in rank_kwargs})
     if model_ids is not None:
         return rank_models(list(model_ids), data, **rank_kwargs)
-    candidates, skipped = find_candidate_models(**filters)
+    candidates, skipped = find_candidate_models(filters, api=api)
     if not candidates:
         examples = "; ".join(f"{s.model_id}: {s.reason}" for s in skipped[:3])
         raise InvalidInputError(
-            f"No image-classification model on the Hub matches the filters ({describe_filters(**filters)})"
+            f"No image-classification model on the Hub matches the filters ({filters.describe()})"
             + (f"; {len(skipped)} listed models were skipped ({examples})" if skipped else "")
             + ". Loosen the filters or pass model_ids=[...]."
         )

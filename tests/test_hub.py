@@ -12,7 +12,7 @@ from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils._http import default_client_factory, hf_request_event_hook
 
 from lead_hf.errors import InvalidInputError, LeadHfError
-from lead_hf.hub import EXPAND, SCAN_FACTOR, CandidateModel, find_candidate_models, list_candidate_models
+from lead_hf.hub import EXPAND, SCAN_FACTOR, CandidateModel, HubFilters, find_candidate_models, list_candidate_models
 
 
 def _model(model_id, *, library="transformers", n_params=5_000_000, license="apache-2.0", arch="ViTForImageClassification",
@@ -92,7 +92,7 @@ def test_default_filters_keep_loadable_public_transformers_and_timm_models():
     assert query["sort"] == "downloads"
     assert "filter" not in query  # the Hub ANDs tags: one library tag would drop the other
     assert query["gated"] is False
-    assert query["limit"] == 20 * SCAN_FACTOR
+    assert query["limit"] == 10 * SCAN_FACTOR  # HubFilters.limit defaults to 10, as rank_hub_models
     assert "safetensors" in query["expand"]
 
 
@@ -103,6 +103,17 @@ def test_candidate_fields_come_from_the_listing():
         n_params=22_000_000, gated=False, sha="0" * 40,
         tags=("transformers", "image-classification", "license:apache-2.0", "dataset:imagenet-1k"),
     )  # fmt: skip
+
+
+def test_filters_are_one_validated_object():
+    filters = HubFilters(search="vit", library="timm", limit=3)
+    assert filters.library == ("timm",) and filters.describe() == "search='vit', library=('timm',), limit=3"
+    assert HubFilters.from_options(filters, limit=5).limit == 5 and filters.limit == 3  # a copy, not a change
+    with pytest.raises(InvalidInputError, match=r"Unknown Hub filter\(s\) \['serch'\]; valid: \['search'"):
+        list_candidate_models(serch="vit", api=FakeApi())
+    api = FakeApi()
+    assert _ids(list_candidate_models(filters, api=api)) == _ids(list_candidate_models(api=FakeApi(), search="vit",
+                                                                                      library="timm", limit=3))
 
 
 def test_one_library_is_filtered_by_the_hub():

@@ -357,6 +357,18 @@ def test_rank_hub_models_uses_the_candidates(assets, tmp_path):
     assert api.calls[0]["pipeline_tag"] == "image-classification"
 
 
+def test_rank_hub_models_loads_the_dataset_once(assets, tmp_path, monkeypatch):
+    from lead_hf import data as data_module
+
+    calls = []
+    real = data_module._load_split
+    monkeypatch.setattr(data_module, "_load_split", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    ranking = rank_hub_models(assets["data"], model_ids=[str(assets["resnet"])], scorers=("logme",),
+                              max_samples_per_class=4, seed=3, cache_dir=tmp_path, progress=False)
+    assert calls == [assets["data"]]  # rank_models and extract reuse the loaded split
+    assert (ranking.metadata["max_samples_per_class"], ranking.metadata["seed"]) == (4, 3)
+
+
 def test_rank_hub_models_empty_result_names_the_filters(assets):
     api = FakeApi([_info("org/seg", transformersInfo={"auto_model": "AutoModelForSemanticSegmentation"})])
     with pytest.raises(InvalidInputError, match=r"No image-classification model.*search='vit'.*org/seg: transformers loads it with "
