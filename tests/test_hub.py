@@ -12,7 +12,14 @@ from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils._http import default_client_factory, hf_request_event_hook
 
 from lead_hf.errors import InvalidInputError, LeadHfError
-from lead_hf.hub import EXPAND, SCAN_FACTOR, CandidateModel, HubFilters, find_candidate_models, list_candidate_models
+from lead_hf.hub import (
+    EXPAND,
+    SCAN_FACTOR,
+    CandidateModel,
+    HubFilters,
+    find_candidate_models,
+    list_candidate_models,
+)
 
 
 def _model(model_id, *, library="transformers", n_params=5_000_000, license="apache-2.0", arch="ViTForImageClassification",
