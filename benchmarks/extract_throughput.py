@@ -65,7 +65,7 @@ def main() -> None:
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from lead_hf.data import load_image_dataset
-    from lead_hf.extract import extract
+    from lead_hf.extraction import extract
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

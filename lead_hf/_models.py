@@ -1,4 +1,4 @@
-"""Resolve, load and read an image model (classifier or headless backbone): the model layer of :mod:`lead_hf.extract`.
+"""Resolve, load and read an image model (classifier or headless backbone): the model layer of :mod:`lead_hf.extraction`.
 
 Every failure becomes an :class:`~lead_hf.errors.ExtractionError` with a one-line, actionable message.
 The cheap steps (revision, config, image processor) come first so that a wrong model fails before any

@@ -2,13 +2,13 @@
 
 A model that fails (missing or gated repo, not an image classifier, out of memory, corrupt weights, a
 scorer error) becomes a row with an ``error`` message and whatever was computed; the other models still
-run. Features are cached on disk by :func:`lead_hf.extract.extract`, so an interrupted ranking that is
+run. Features are cached on disk by :func:`lead_hf.extraction.extract`, so an interrupted ranking that is
 started again reuses every model already extracted (its row says ``from_cache=True``).
 
 Under ``accelerate launch`` / ``torchrun`` with P processes, the models are split between the processes
 with Accelerate's ``split_between_processes``: each process extracts and scores whole models, and the rows
 are gathered (``gather_object``) so that every process returns the same :class:`Ranking`. A single model
-is sharded by batches instead (see :func:`~lead_hf.extract.extract`). Only the main process shows progress.
+is sharded by batches instead (see :func:`~lead_hf.extraction.extract`). Only the main process shows progress.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[st
               scorer_options: Mapping[str, Mapping[str, Any]] | None, batch_size: int, cache_dir: Path,
               accelerator: Any, split: bool, progress: bool) -> dict[str, Any]:
     """Extract and score one model; any failure is reported in its row (the other models go on)."""
-    from .extract import extract
+    from .extraction import extract
 
     row = _empty_row(name, scorers, hub_params)
     start = time.perf_counter()

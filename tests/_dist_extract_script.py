@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from accelerate import Accelerator
 
-from lead_hf.extract import extract
+from lead_hf.extraction import extract
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from _tiny import make_imagefolder, make_tiny_backbone, make_tiny_classifier
 
-from lead_hf.extract import extract
+from lead_hf.extraction import extract
 from lead_hf.rank import rank_models
 
 SCRIPT = Path(__file__).with_name("_dist_extract_script.py")

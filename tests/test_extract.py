@@ -1,4 +1,4 @@
-"""lead_hf.extract: hooked penultimate features, logits, labels, cache, and error messages."""
+"""lead_hf.extraction: hooked penultimate features, logits, labels, cache, and error messages."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import lead_hf
 from lead_hf import _models
 from lead_hf.data import load_image_dataset, open_rgb_image
 from lead_hf.errors import ExtractionError, InvalidInputError
-from lead_hf.extract import Extraction, extract
+from lead_hf.extraction import Extraction, extract
 
 N_PER_CLASS = 5
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -362,9 +362,9 @@ def test_hub_id_resolves_offline_from_the_hub_cache(resnet, folder, tmp_path):
     assert extract("tiny-org/tiny-resnet", folder, cache_dir=tmp_path, progress=False).from_cache
 
 
-def test_public_extract_is_callable_after_the_submodule_import(tmp_path):
-    module = importlib.import_module("lead_hf.extract")  # binds lead_hf.extract to the module
-    assert callable(lead_hf.extract)
+def test_public_extract_is_the_function_even_after_the_module_import(tmp_path):
+    module = importlib.import_module("lead_hf.extraction")  # its own name: lead_hf.extract stays the function
+    assert lead_hf.extract is module.extract
     model = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
     images = make_imagefolder(tmp_path, n_classes=3, per_class=2)
     via_package = lead_hf.extract(model, images, cache_dir=tmp_path / "cache", progress=False)

@@ -12,7 +12,7 @@ import torch
 from _tiny import decodable_pixels, make_imagefolder, make_tiny_backbone, make_tiny_classifier, make_tiny_timm
 from transformers import AutoImageProcessor, AutoModel
 
-from lead_hf.extract import extract
+from lead_hf.extraction import extract
 from lead_hf.rank import rank_models
 
 timm = pytest.importorskip("timm", reason="timm needs a torchvision matching torch (make install provides both)")

@@ -258,13 +258,13 @@ def test_rank_models_end_to_end_with_failures(assets, tmp_path):
     assert {r["model"] for r in ranking.rows[:2]} == {str(assets["resnet"]), str(assets["vit"])}  # failures last
     assert ranking.rows[0]["logme"] >= ranking.rows[1]["logme"]
     # the scores equal the registry's on the extracted features
-    extraction = importlib.import_module("lead_hf.extract").extract(assets["resnet"], assets["data"], cache_dir=tmp_path / "cache", progress=False)
+    extraction = importlib.import_module("lead_hf.extraction").extract(assets["resnet"], assets["data"], cache_dir=tmp_path / "cache", progress=False)
     assert extraction.from_cache
     assert by_model[str(assets["resnet"])]["logme"] == pytest.approx(lead_hf.score("logme", extraction.features, extraction.labels))
 
 
 def test_interrupted_ranking_resumes_from_the_cache(assets, tmp_path, monkeypatch):
-    extract_module = importlib.import_module("lead_hf.extract")
+    extract_module = importlib.import_module("lead_hf.extraction")
     real_extract = extract_module.extract
     calls = []
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -297,16 +295,3 @@ def _release(accelerator: Accelerator, network: Any, loader: Any) -> None:
         if isinstance(registry, list):
             registry[:] = [item for item in registry if item is not prepared]
 
-
-class _CallableModule(types.ModuleType):
-    """Make ``lead_hf.extract(...)`` work whether that name resolves to this module or to its function.
-
-    Importing a submodule binds it on the parent package under the same name, replacing the public
-    function ``lead_hf.extract``; calling the module forwards to the function, so both spellings work.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Extraction:
-        return extract(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
