@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under ``torchrun --nproc_per_node 2``: extract twice, save what rank 0 sees.
+"""Run by tests/test_extraction_distributed.py under ``torchrun --nproc_per_node 2``: extract twice, save what rank 0 sees.
 
 Usage: python _dist_extract_script.py MODEL_DIR DATA_DIR CACHE_DIR OUT_PREFIX BATCH_SIZE
 The first extraction computes (sharded across processes) and writes the cache from the main process only;

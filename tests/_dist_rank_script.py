@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py under ``torchrun --nproc_per_node 2``: rank several models, save what each rank saw.
+"""Run by tests/test_extraction_distributed.py under ``torchrun --nproc_per_node 2``: rank several models, save what each rank saw.
 
 Usage: python _dist_rank_script.py DATA_DIR CACHE_DIR OUT_PREFIX MODEL [MODEL ...]
 Each rank writes ``OUT_PREFIX.rank<k>.json``: its ranking (JSON rows) and the models it loaded itself, recorded

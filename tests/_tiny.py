@@ -1,8 +1,9 @@
 """Tiny offline fixtures shared by the test modules: image classifiers and imagefolder datasets.
 
-No test functions here. Test modules import it as ``from _tiny import make_tiny_classifier, make_imagefolder``:
-pytest's default ``prepend`` import mode puts ``tests/`` (a folder without ``__init__.py``) on ``sys.path``
-before it imports a test module from it, so this works from any working directory.
+No test functions here. Test modules (in ``tests/`` or in a subfolder mirroring the package, such as
+``tests/scoring/``) import it as ``from _tiny import make_tiny_classifier, make_imagefolder``: pytest's default
+``prepend`` import mode puts the folder of ``tests/conftest.py`` on ``sys.path`` when it loads it, so this works
+from any working directory and at any depth.
 
 Tip: on a loaded 2-core machine, ``torch.set_num_threads(1)`` makes these tiny models run 10-40x faster
 (the ``single_thread`` fixture of ``conftest.py``).

@@ -1,4 +1,8 @@
-"""Test-wide settings: never touch the network, keep every cache inside a temporary folder.
+"""Test-wide settings and shared fixtures: never touch the network, keep every cache inside a temporary folder.
+
+The layout mirrors the package (``tests/scoring/`` for ``lead_hf/scoring/``, ``test_<module>.py`` for
+``lead_hf/<module>.py``). Helper modules (``_tiny``, ``_fake_hub``, ...) sit here; pytest puts this folder on
+``sys.path`` when it loads this file, so tests in subfolders import them by name too.
 
 Set before any Hugging Face library is imported, because they read these variables at import time.
 """

@@ -206,7 +206,7 @@ def test_benchmark_script_writes_the_page(tmp_path, fake_scorers, capsys):
 
 @pytest.mark.skipif(zoo.default_zoo_dir() is None, reason="the shared zoo is not available")
 def test_real_zoo_one_task_two_cheap_scorers():
-    for module in ("lead_hf.scoring.leep", "lead_hf.scoring.nce"):  # their presence is checked by test_scoring_common
+    for module in ("lead_hf.scoring.leep", "lead_hf.scoring.nce"):  # their presence is checked by tests/scoring/test_common.py
         pytest.importorskip(module)
     root = zoo.default_zoo_dir()
     result = run_zoo_benchmark(root, scorers=["leep", "nce"], tasks=["cifar10"], progress=False)

@@ -1,4 +1,4 @@
-"""Extraction beyond transformers classifiers: timm checkpoints in the Hub's layout, and headless backbones.
+"""lead_hf._models through extract: timm checkpoints in the Hub's layout, and headless backbones.
 
 Each feature is checked against an independent forward pass: timm's own model and ``forward_head(pre_logits=True)``
 for timm checkpoints, the backbone's ``pooler_output`` / the classifier's head input for headless transformers.
