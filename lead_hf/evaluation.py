@@ -117,49 +117,25 @@ def _correlation(fn: Any, scores: Any, truth: Any) -> float:
 
 
 def kendall_tau(scores: Any, truth: Any) -> float:
-    """Kendall's tau-b (``scipy.stats.kendalltau``); NaN when either input is constant.
+    """Kendall's tau-b in [-1, 1] of ``scores`` against ``truth`` (``scipy.stats.kendalltau``).
 
-    Args:
-        scores (`array-like` of shape `(n_models,)`): predicted scores.
-        truth (`array-like` of shape `(n_models,)`): ground truth.
-
-    Returns:
-        `float`: tau-b in [-1, 1].
-
-    Raises:
-        InvalidInputError: see :func:`weighted_tau`.
+    NaN when either input is constant; inputs and errors as in :func:`weighted_tau`.
     """
     return _correlation(stats.kendalltau, scores, truth)
 
 
 def spearman(scores: Any, truth: Any) -> float:
-    """Spearman's rank correlation (``scipy.stats.spearmanr``); NaN when either input is constant.
+    """Spearman's rank correlation in [-1, 1] of ``scores`` against ``truth`` (``scipy.stats.spearmanr``).
 
-    Args:
-        scores (`array-like` of shape `(n_models,)`): predicted scores.
-        truth (`array-like` of shape `(n_models,)`): ground truth.
-
-    Returns:
-        `float`: rho in [-1, 1].
-
-    Raises:
-        InvalidInputError: see :func:`weighted_tau`.
+    NaN when either input is constant; inputs and errors as in :func:`weighted_tau`.
     """
     return _correlation(stats.spearmanr, scores, truth)
 
 
 def pearson(scores: Any, truth: Any) -> float:
-    """Pearson's linear correlation (``scipy.stats.pearsonr``); NaN when either input is constant.
+    """Pearson's linear correlation in [-1, 1] of ``scores`` against ``truth`` (``scipy.stats.pearsonr``).
 
-    Args:
-        scores (`array-like` of shape `(n_models,)`): predicted scores.
-        truth (`array-like` of shape `(n_models,)`): ground truth.
-
-    Returns:
-        `float`: r in [-1, 1].
-
-    Raises:
-        InvalidInputError: see :func:`weighted_tau`.
+    NaN when either input is constant; inputs and errors as in :func:`weighted_tau`.
     """
     return _correlation(stats.pearsonr, scores, truth)
 
