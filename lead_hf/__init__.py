@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "load_image_dataset": "lead_hf.data",
     "extract": "lead_hf.extraction",
     "Extraction": "lead_hf.extraction",
+    "finetune": "lead_hf.finetune",
+    "FinetuneRecipe": "lead_hf.finetune",
     "list_candidate_models": "lead_hf.hub",
     "rank_models": "lead_hf.rank",
     "rank_hub_models": "lead_hf.rank",

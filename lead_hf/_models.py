@@ -118,6 +118,37 @@ def load_model(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> Loaded
     return LoadedModel(model, PooledOutputReader(use_pooler=not untrained_pooler))
 
 
+def supports_classification(config: Any) -> bool:
+    """Whether the model's family has an image-classification class, so that it can be fine-tuned with a new head
+    (also a headless checkpoint of such a family, timm's ``num_classes=0`` included)."""
+    from transformers.models.auto import modeling_auto
+
+    remote = "AutoModelForImageClassification" in (getattr(config, "auto_map", None) or {})
+    return remote or type(config) in modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+
+
+def load_for_finetuning(spec: ModelSpec, *, name: str, class_names: list[str], seed: int) -> torch.nn.Module:
+    """The model with a new, seeded classification head for ``class_names`` (every layer trainable)."""
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    labels = {"id2label": dict(enumerate(class_names)), "label2id": {label: i for i, label in enumerate(class_names)}}
+    with _held_load_report() as report:
+        try:
+            model = AutoModelForImageClassification.from_pretrained(
+                spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision, ignore_mismatched_sizes=True,
+                **labels,
+            )
+        except Exception as err:  # damaged files, no classification class: the row says so
+            raise ExtractionError(f"could not load {name!r} for fine-tuning ({type(err).__name__}: "
+                                  f"{first_line(err)}).") from err
+        report.drop()  # its report lists the replaced head: expected here
+    torch.manual_seed(seed)
+    for head in classifier_heads(model):  # new even when the source had as many classes as the target
+        head.reset_parameters()
+    return model
+
+
 def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remote_code: bool,
                      hold_missing_head: bool = False) -> tuple[torch.nn.Module, list[str]]:
     """``(model in eval mode, missing head/pooler keys)``; loading errors become :class:`ExtractionError`."""

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--ground-truth", type=Path, metavar="JSON",
                       help='{"model": fine-tuned accuracy} (or a zoo ground_truth.json with --task): report the weighted tau')
     rank.add_argument("--task", help="the task of a nested ground-truth file {task: {model: accuracy}}")
+    rank.add_argument("--verify-top", type=int, default=0, metavar="K",
+                      help="fine-tune the best K models (transformers Trainer, new head, learning rate chosen on a "
+                           "validation part) and print their measured accuracy beside the ranking (default 0: off)")
     hub = rank.add_argument_group("Hub search filters (without --models)")
     hub.add_argument("--search", help="substring of the model id")
     hub.add_argument("--library", type=parse_names, default=("transformers", "timm"),
@@ -137,6 +140,7 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
         scorers=args.scorers, split=args.split, image_column=args.image_column, label_column=args.label_column,
         max_samples_per_class=args.max_samples_per_class, seed=args.seed, batch_size=args.batch_size,
         cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress, accelerator=accelerator,
+        verify_top=args.verify_top,
     )  # fmt: skip
     if not accelerator.is_main_process:
         return 0

@@ -25,10 +25,12 @@ from typing import Any
 
 from ._cache import writable_cache_dir
 from ._logging import get_logger
-from ._validation import check_number_option
+from ._validation import check_count, check_number_option
+from .data import ImageDataset
 from .errors import InvalidInputError
+from .finetune import FinetuneRecipe
 from .hub import CandidateModel, HubFilters
-from .ranking import Ranking
+from .ranking import Ranking, is_missing
 
 __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 
@@ -102,6 +104,8 @@ def rank_models(
     progress: bool = True,
     on_model: Callable[[int, int, str], None] | None = None,
     time_limit_s: float | None = None,
+    verify_top: int = 0,
+    finetune_recipe: FinetuneRecipe | None = None,
 ) -> Ranking:
     """Rank pre-trained image classifiers by how well they should fine-tune on ``dataset``.
 
@@ -135,6 +139,10 @@ def rank_models(
             before each model of this process (e.g. to drive a UI's progress bar).
         time_limit_s (`float`, *optional*): models not started within this many seconds are not ranked; their
             rows say so (the time of a model already started is never cut).
+        verify_top (`int`, *optional*, defaults to 0): fine-tune the best ``verify_top`` models with
+            :func:`lead_hf.finetune.finetune` and report their measured accuracy (``finetuned_accuracy``) beside
+            the predicted order; :attr:`Ranking.verification` says whether they agree.
+        finetune_recipe (`FinetuneRecipe`, *optional*): the recipe of ``verify_top`` (default ``FinetuneRecipe()``).
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -152,6 +160,7 @@ def rank_models(
     scorers = _check_scorers(scorers)
     _check_scorer_options(scorer_options, scorers)
     candidates = _check_models(models)
+    check_count(verify_top, name="verify_top", low=0)
     if time_limit_s is not None:
         check_number_option(time_limit_s, name="time_limit_s", scorer="rank_models", low=0.0)
     cache_dir = writable_cache_dir(cache_dir)  # before any work: fail fast on a read-only cache
@@ -172,16 +181,16 @@ def rank_models(
         accelerator = Accelerator()  # one process: a no-op; under accelerate launch / torchrun: the shared state
     # Several processes and several models: each process extracts whole models (no per-batch communication);
     # a single model is sharded by batches instead.
-    split = accelerator.num_processes > 1 and len(candidates) > 1
+    split_models = accelerator.num_processes > 1 and len(candidates) > 1
     score_one = dict(scorers=scorers, scorer_options=scorer_options, batch_size=batch_size, cache_dir=cache_dir,
-                     accelerator=accelerator, split=split, progress=progress)
+                     accelerator=accelerator, split_models=split_models, progress=progress)
     # Strided order: split_between_processes gives contiguous chunks, and lists often group a family's sizes
     # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
     order = [i for k in range(accelerator.num_processes) for i in range(k, len(candidates), accelerator.num_processes)]
-    jobs = [(i, *candidates[i]) for i in order] if split else [(i, *c) for i, c in enumerate(candidates)]
+    jobs = [(i, *candidates[i]) for i in order] if split_models else [(i, *c) for i, c in enumerate(candidates)]
     started = time.monotonic()
     rows = []
-    with accelerator.split_between_processes(jobs) if split else contextlib.nullcontext(jobs) as mine:
+    with accelerator.split_between_processes(jobs) if split_models else contextlib.nullcontext(jobs) as mine:
         for position, (i, name, hub_params) in enumerate(
             _progress(mine, progress=progress, accelerator=accelerator, desc="Ranking models")
         ):
@@ -193,7 +202,7 @@ def rank_models(
             else:
                 row = _rank_one(name, hub_params, data, **score_one)
             rows.append((i, row))
-    if split:
+    if split_models:
         from accelerate.utils import gather_object
 
         rows = gather_object(rows)  # every process gets every row
@@ -205,13 +214,17 @@ def rank_models(
                 "max_samples_per_class": data.max_samples_per_class, "seed": data.seed,
                 "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
     ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata)
+    if verify_top:
+        _verify(ranking, dataset if not isinstance(dataset, ImageDataset) else data, split=split, k=verify_top,
+                max_samples_per_class=max_samples_per_class, recipe=finetune_recipe, cache_dir=cache_dir,
+                progress=progress)
     logger.info("Best model on %s by %s: %s", data.name, ranking.primary, ranking.best_model)
     return ranking
 
 
 def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[str, ...],
               scorer_options: Mapping[str, Mapping[str, Any]] | None, batch_size: int, cache_dir: Path,
-              accelerator: Any, split: bool, progress: bool) -> dict[str, Any]:
+              accelerator: Any, split_models: bool, progress: bool) -> dict[str, Any]:
     """Extract and score one model; any failure is reported in its row (the other models go on)."""
     from .extraction import extract
 
@@ -219,7 +232,7 @@ def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[st
     start = time.perf_counter()
     try:
         extraction = extract(name, data, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir,
-                             shard_across_processes=not split, progress=progress)
+                             shard_across_processes=not split_models, progress=progress)
     except Exception as err:  # a model that cannot be loaded or run is reported, the others go on
         logger.warning("Model %s failed: %s", name, err)
         logger.debug("Traceback of the failure of %s", name, exc_info=True)
@@ -343,6 +356,54 @@ def _check_models(models: Iterable[str | os.PathLike | CandidateModel]) -> list[
                                     "list each model once.")
         seen[key] = name
     return pairs
+
+
+def _verify(ranking: Ranking, dataset: Any, *, split: str, k: int, max_samples_per_class: int | None,
+            recipe: FinetuneRecipe | None, cache_dir: Path, progress: bool) -> None:
+    """Fine-tune the ``k`` best ranked models, put their measured accuracy in their rows, and judge the order."""
+    from .finetune import finetune
+
+    top = [row for row in ranking.rows if row.get("error") is None and not is_missing(row.get(ranking.primary))][:k]
+    for row in top:
+        try:
+            result = finetune(row["model"], dataset, split=split, max_samples_per_class=max_samples_per_class,
+                              recipe=recipe, cache_dir=cache_dir, progress=progress)
+        except Exception as err:  # a model that cannot be fine-tuned keeps its score; the row says why
+            logger.warning("Fine-tuning %s failed: %s", row["model"], err)
+            row["finetune_error"] = f"{type(err).__name__}: {err}"
+            continue
+        row.update(finetuned_accuracy=result.accuracy, finetune_seconds=result.seconds,
+                   finetune_learning_rate=result.learning_rate)
+    ranking.verification = verification_summary(ranking)
+
+
+def verification_summary(ranking: Ranking) -> dict[str, Any]:
+    """Whether the measured accuracies of the fine-tuned rows follow their predicted order.
+
+    Returns:
+        `dict`: ``models`` (in predicted order), ``accuracies``, ``agrees`` (the predicted first is the measured
+        best and every measured pair is in order), and ``message``, a sentence for people.
+    """
+    measured = [(row["model"], row["finetuned_accuracy"]) for row in ranking.rows if "finetuned_accuracy" in row]
+    models, accuracies = [m for m, _ in measured], [a for _, a in measured]
+    if len(measured) < 2:
+        message = "Fewer than two models could be fine-tuned: nothing to compare."
+        return {"models": models, "accuracies": accuracies, "agrees": None, "message": message}
+    inverted = [(models[i], accuracies[i], models[j], accuracies[j]) for i in range(len(models))
+                for j in range(i + 1, len(models)) if accuracies[j] > accuracies[i]]
+    if not inverted:
+        message = (f"Fine-tuning the top {len(models)} confirms the order: "
+                   + " > ".join(f"{_short(m)} {a:.3f}" for m, a in measured) + ".")
+    else:
+        first, acc_first, second, acc_second = inverted[0]
+        message = (f"Fine-tuning contradicts the ranking: {_short(second)} (ranked below) measured {acc_second:.3f}, "
+                   f"above {_short(first)} at {acc_first:.3f}" + (f", and {len(inverted) - 1} more pair(s) are "
+                   "out of order" if len(inverted) > 1 else "") + ". Differences this small can be fine-tuning noise.")
+    return {"models": models, "accuracies": accuracies, "agrees": not inverted, "message": message}
+
+
+def _short(model: str) -> str:
+    return Path(model).name if os.path.isabs(model) or model.startswith((".", "~")) else model
 
 
 def _applicable(scorers: tuple[str, ...], *, has_source_head: bool) -> tuple[str, ...]:

@@ -23,15 +23,18 @@ DIAGNOSTICS_LEGEND = (
     "energy0, loss0, acc0: LEAD's diagnostics of its held-out linear probe P0 on the frozen features (initial "
     "energy, cross-entropy, accuracy): how far fine-tuning must move the logits, not a predicted fine-tuned accuracy."
 )
+# Columns of a verify_top fine-tuning, after the ground truth.
+VERIFICATION = ("finetuned_accuracy", "finetune_seconds", "finetune_learning_rate", "finetune_error")
 # Columns after the scores, in table order.
 BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "n_skipped", "error")
 # Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
-HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped")
+HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped", "finetune_learning_rate")
 NO_SOURCE_HEAD = "n/a (no source head)"
 ERROR_WIDTH = 60  # characters of an error message shown in tables (JSON keeps it whole)
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """``None`` or NaN: a value a scorer could not give."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -59,6 +62,8 @@ class Ranking:
             :meth:`evaluate` and :meth:`plot` (matched by model id, else by local folder name).
         metadata (`dict`, *optional*): how the ranking was made (split, images, sampling, seed, scorer
             options), written by :meth:`to_json`.
+        verification (`dict`, *optional*): with ``verify_top``, the fine-tuned models' measured accuracies and
+            whether they follow the predicted order (``agrees``, ``message``).
     """
 
     rows: list[dict[str, Any]]
@@ -66,6 +71,7 @@ class Ranking:
     dataset: str | None = None
     ground_truth: dict[str, float] | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    verification: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.scorers:
@@ -75,7 +81,7 @@ class Ranking:
 
     def _sort_key(self, row: dict[str, Any]) -> tuple[bool, float]:
         value = row.get(self.primary)
-        return (True, 0.0) if _is_missing(value) else (False, -float(value))
+        return (True, 0.0) if is_missing(value) else (False, -float(value))
 
     @property
     def primary(self) -> str:
@@ -85,7 +91,7 @@ class Ranking:
     @property
     def best_model(self) -> str | None:
         """The top-ranked model, or ``None`` when no model has a primary score."""
-        if not self.rows or _is_missing(self.rows[0].get(self.primary)):
+        if not self.rows or is_missing(self.rows[0].get(self.primary)):
             return None
         return self.rows[0]["model"]
 
@@ -100,7 +106,7 @@ class Ranking:
     def scores(self, scorer: str | None = None) -> dict[str, float]:
         """``{model: score}`` of one scorer (default: the primary), in ranking order; failed models are ``nan``."""
         scorer = self._check_scorer(scorer)
-        return {row["model"]: float("nan") if _is_missing(row.get(scorer)) else row[scorer] for row in self.rows}
+        return {row["model"]: float("nan") if is_missing(row.get(scorer)) else row[scorer] for row in self.rows}
 
     def evaluate(self, ground_truth: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
         """Compare each scorer's ranking with fine-tuned accuracies.
@@ -149,9 +155,9 @@ class Ranking:
         """
         from . import __version__
 
-        clean = [{key: None if _is_missing(row.get(key)) else row.get(key) for key in self._columns()} for row in self.rows]
+        clean = [{key: None if is_missing(row.get(key)) else row.get(key) for key in self._columns()} for row in self.rows]
         payload = {"lead_hf_version": __version__, "dataset": self.dataset, "scorers": list(self.scorers),
-                   **self.metadata, "rows": clean}
+                   **self.metadata, "verification": self.verification, "rows": clean}
         text = json.dumps(payload, indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
@@ -171,6 +177,8 @@ class Ranking:
         lines = [title] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]]
         if any(d in header for d in DIAGNOSTICS):
             lines.append(DIAGNOSTICS_LEGEND)
+        if self.verification:
+            lines.append(self.verification["message"])
         return "\n".join(lines)
 
     def plot(self, path: str | os.PathLike, *, ground_truth: Mapping[str, float] | None = None) -> Path:
@@ -263,7 +271,8 @@ class Ranking:
         present = {key for row in self.rows for key in row}
         extra = [d for d in DIAGNOSTICS if d in present]
         truth = ["ground_truth"] if "ground_truth" in present else []
-        return ["model", *self.scorers, *extra, *truth, *BOOKKEEPING]
+        verified = [c for c in VERIFICATION if c in present]
+        return ["model", *self.scorers, *extra, *truth, *verified, *BOOKKEEPING]
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         from .scoring import scorer_info
@@ -295,7 +304,7 @@ def _short_names(models: list[str]) -> dict[str, str]:
 
 def format_cell(column: str, value: Any) -> str:
     """How a table shows one value: ``-`` when missing, ``3.51M`` parameters, ``1.2s``, 4 significant digits."""
-    if _is_missing(value):
+    if is_missing(value):
         return "-"
     if column == "n_params":
         return f"{value / 1e6:.2f}M"

@@ -37,7 +37,9 @@ OFFLINE_EXAMPLE = "Offline example (no download)"
 HUB_DATASET = "Hub dataset id or local imagefolder"
 DEFAULT_SCORERS = ("lead", "logme")
 ENERGY_COLUMNS = DIAGNOSTICS  # LEAD's energy diagnostics, from the scorer registry
-TABLE_COLUMNS = ("n_params", "ground_truth", "error")  # after the scores; the downloads have every column
+# after the scores; the downloads have every column
+TABLE_COLUMNS = ("n_params", "ground_truth", "finetuned_accuracy", "error")
+MAX_VERIFY_TOP = 3  # fine-tuning is the slow part of a request on a CPU Space
 SEED = 0
 EXAMPLE_PER_CLASS = FULL_PLAN.target_train_per_class  # images per class of the offline example's target
 EXAMPLE_BUILD_SECONDS = 30  # building the offline example on a 2-core CPU (once; then it is cached on disk)
@@ -111,7 +113,6 @@ class RankingSpace:
                      desc=f"Building the offline example (first use only): {elapsed:.0f} s, usually about "
                           f"{EXAMPLE_BUILD_SECONDS} s")
             thread.join(0.5)
-        return thread
 
     def rank(
         self,
@@ -122,6 +123,7 @@ class RankingSpace:
         models_text: str,
         samples_per_class: float,
         scorers: Sequence[str],
+        verify_top: float = 0,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects the tracker through this default)
     ) -> tuple[pd.DataFrame, pd.DataFrame, str | None, list[str], str]:
         """Rank the candidate models: the Rank button's event.
@@ -135,6 +137,8 @@ class RankingSpace:
         """
         scorers = self._check_scorers(scorers)
         samples = self._check_samples(samples_per_class)
+        if verify_top is None or not 0 <= verify_top <= MAX_VERIFY_TOP or verify_top != int(verify_top):
+            raise gr.Error(f"Fine-tune the top 0 to {MAX_VERIFY_TOP} models on this Space, got {verify_top!r}.")
         models = self._check_models(self._check_local(parse_model_list(models_text), what="model"))
         if dataset_source == OFFLINE_EXAMPLE and self._example is None:
             self._wait_for_example(progress)
@@ -148,7 +152,7 @@ class RankingSpace:
         started = time.monotonic()
         ranking = lead_hf.rank_models(
             models, target.dataset, scorers=scorers, seed=SEED, ground_truth=target.ground_truth, progress=False,
-            time_limit_s=self.limits.timeout_s,
+            time_limit_s=self.limits.timeout_s, verify_top=int(verify_top),
             on_model=lambda index, total, model: progress(
                 (index, total), desc=f"Ranking {_display_name(model)}", unit="models"),
         )  # fmt: skip
@@ -282,6 +286,8 @@ def _summary(
     if len(truth) >= 2:
         taus = ", ".join(f"{s} {_signed(m['weighted_tau'])}" for s, m in ranking.evaluate(truth).items())
         parts.append(f"Agreement with the measured fine-tuned accuracy (weighted Kendall tau): {taus}.")
+    if ranking.verification:
+        parts.append(f"**Verification.** {ranking.verification['message']}")
     if failed:
         parts.append("\n".join(f"- `{model}` failed: {error}" for model, error in failed.items()))
     if target.description:
@@ -363,6 +369,10 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
                     2, limits.max_samples_per_class, value=min(EXAMPLE_PER_CLASS, limits.max_samples_per_class),
                     step=1, label="Images per class", info=f"the offline example has {EXAMPLE_PER_CLASS} per class",
                 )  # fmt: skip
+                verify = gr.Number(
+                    value=0, minimum=0, maximum=MAX_VERIFY_TOP, precision=0,
+                    label="Verify the top k by fine-tuning (0: off; minutes per model on a CPU)",
+                )
                 chosen = gr.CheckboxGroup(
                     scorers,
                     value=[s for s in DEFAULT_SCORERS if s in scorers],
@@ -394,7 +404,7 @@ def build_demo(space: RankingSpace | None = None) -> gr.Blocks:
         )
         rank_button.click(
             space.rank,
-            [source, dataset_id, split, label_column, models, samples, chosen],
+            [source, dataset_id, split, label_column, models, samples, chosen, verify],
             [table, energy, plot, files, summary],
             api_name="rank",
             show_progress_on=table,  # one progress bar, where the ranking will appear
