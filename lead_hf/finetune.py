@@ -1,9 +1,10 @@
 """Fine-tune a candidate on the target with transformers' ``Trainer`` and measure it on held-out images.
 
-The recipe (:class:`FinetuneRecipe`) is the model-selection literature's protocol, scaled down: every layer
-is trained with a new head, for a fixed number of epochs, at each learning rate of a small grid; the rate with
-the best accuracy on a validation part carved (stratified, seeded) from the training images is kept, and that
-model is tested once on the held-out split. Images go through the model's own image processor. ``Trainer``
+The recipe (:class:`FinetuneRecipe`) is the model-selection literature's protocol (the one that measured the
+zoo's ground truth), scaled to the data: every layer is trained with a new head (10x the base learning rate),
+SGD with Nesterov momentum, a cosine schedule, for a few epochs but at least ``min_steps`` steps, at each
+learning rate of a small grid; the rate with the best accuracy on a validation part carved (stratified,
+seeded) from the training images is kept, and that model is tested once on the held-out split. Images go through the model's own image processor. ``Trainer``
 runs the loop (and Accelerate under it: ``accelerate launch`` / ``torchrun`` use every GPU); results are cached
 like features, keyed by model revision, images and recipe.
 """
@@ -11,6 +12,7 @@ like features, keyed by model revision, images and recipe.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -27,7 +29,7 @@ from ._validation import check_count, check_number_option
 from .data import ImageDataset, load_image_dataset, open_rgb_image
 from .errors import ExtractionError, InvalidInputError
 
-__all__ = ["FinetuneRecipe", "FinetuneResult", "finetune"]
+__all__ = ["FinetuneRecipe", "FinetuneResult", "finetune", "train"]
 
 logger = get_logger(__name__)
 
@@ -37,20 +39,27 @@ class FinetuneRecipe:
     """How a candidate is fine-tuned (defaults: the recipe of ``verify_top`` and the docs' agreement table).
 
     Attributes:
-        learning_rates (`tuple[float, ...]`): the AdamW peak rates tried; the best on validation is kept.
-        epochs (`float`): passes over the training part, per rate.
+        learning_rates (`tuple[float, ...]`): the base rates tried (the head gets ``head_lr_multiplier`` times
+            more); the best on validation is kept.
+        epochs (`float`): passes over the training part, per rate...
+        min_steps (`int`): ...but at least this many optimiser steps (small data would otherwise barely train).
         batch_size (`int`): images per step (per device).
-        weight_decay (`float`): AdamW weight decay.
+        optimizer (`str`): ``"sgd"`` (Nesterov momentum 0.9, as the zoo's protocol) or ``"adamw"``.
+        head_lr_multiplier (`float`): the new head's rate over the base rate.
+        weight_decay (`float`): weight decay of every parameter.
         warmup_ratio (`float`): share of the steps with a linear warm-up, before a cosine decay to 0.
         validation_fraction (`float`): share of each class's training images held out to choose the rate.
         seed (`int`): seed of the new head, the batches and the validation split.
     """
 
-    learning_rates: tuple[float, ...] = (1e-4, 1e-3)
-    epochs: float = 3.0
+    learning_rates: tuple[float, ...] = (1e-3, 1e-2)
+    epochs: float = 4.0
+    min_steps: int = 30
     batch_size: int = 32
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
+    optimizer: str = "sgd"
+    head_lr_multiplier: float = 10.0
+    weight_decay: float = 1e-4
+    warmup_ratio: float = 0.0
     validation_fraction: float = 0.2
     seed: int = 0
 
@@ -63,6 +72,10 @@ class FinetuneRecipe:
         object.__setattr__(self, "learning_rates", tuple(float(r) for r in rates))
         check_number_option(self.epochs, name="epochs", scorer="finetune", low=0.0)
         check_count(self.batch_size, name="batch_size")
+        check_count(self.min_steps, name="min_steps", low=0)
+        if self.optimizer not in ("sgd", "adamw"):
+            raise InvalidInputError(f"optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}.")
+        check_number_option(self.head_lr_multiplier, name="head_lr_multiplier", scorer="finetune", low=0.0)
         check_number_option(self.weight_decay, name="weight_decay", scorer="finetune", low=0.0, low_inclusive=True)
         check_number_option(self.warmup_ratio, name="warmup_ratio", scorer="finetune", low=0.0, low_inclusive=True,
                             high=1.0)
@@ -105,6 +118,7 @@ def finetune(
     split: str = "train",
     test_split: str | None = "test",
     max_samples_per_class: int | None = None,
+    max_test_samples_per_class: int | None = None,
     recipe: FinetuneRecipe | None = None,
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
@@ -122,6 +136,7 @@ def finetune(
             such split (or is a single split), a stratified ``validation_fraction`` of the training split is
             held out instead.
         max_samples_per_class (`int`, *optional*): class-balanced subsample of the training split (seeded).
+        max_test_samples_per_class (`int`, *optional*): class-balanced subsample of the test split (seeded).
         recipe (`FinetuneRecipe`, *optional*): the fine-tuning recipe (default: ``FinetuneRecipe()``).
         cache_dir (`str` or `os.PathLike`, *optional*): as for features (``$LEAD_HF_CACHE``).
         use_cache (`bool`, *optional*, defaults to `True`): read and write the cached result.
@@ -137,7 +152,7 @@ def finetune(
     recipe = FinetuneRecipe() if recipe is None else recipe
     folder = _cache.writable_cache_dir(cache_dir) if use_cache else None
     train, test = _splits(dataset, split=split, test_split=test_split, max_samples_per_class=max_samples_per_class,
-                          recipe=recipe)
+                          max_test_samples_per_class=max_test_samples_per_class, recipe=recipe)
     spec = _models.resolve_model(model, revision=None, trust_remote_code=False)
     if not _models.supports_classification(spec.config):
         raise ExtractionError(f"{str(model)!r} has no image-classification class in transformers: it cannot be "
@@ -166,13 +181,80 @@ def finetune(
     return result
 
 
+def train(
+    model: Any,
+    train_dataset: Any,
+    *,
+    learning_rate: float,
+    batch_size: int,
+    seed: int = 0,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    optimizer: str = "adamw",
+    head_lr_multiplier: float = 1.0,
+    weight_decay: float = 0.01,
+    warmup_ratio: float = 0.0,
+    progress: bool = True,
+    output_dir: str | os.PathLike | None = None,
+) -> Any:
+    """Train ``model`` in place with transformers' ``Trainer`` (AdamW, cosine decay to 0); the one training loop of lead-hf.
+
+    Args:
+        model (`PreTrainedModel`): a model whose forward takes ``pixel_values`` and ``labels`` and returns a loss.
+        train_dataset (`torch.utils.data.Dataset`): items ``{"pixel_values": tensor, "labels": int}``.
+        learning_rate, batch_size, seed, optimizer, head_lr_multiplier, weight_decay, warmup_ratio: as in
+            :class:`FinetuneRecipe` (``adamw`` with multiplier 1 is the Trainer's own default optimizer).
+        epochs (`float`, *optional*): passes over the data; or ``max_steps`` (`int`): optimiser steps.
+        progress (`bool`, *optional*, defaults to `True`): the Trainer's progress bar (else it stays quiet).
+        output_dir (`str`, *optional*): the Trainer's scratch folder (default: a temporary folder); nothing is saved.
+
+    Returns:
+        `transformers.Trainer`: the trainer, for ``trainer.evaluate(...)``.
+    """
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
+    with tempfile.TemporaryDirectory(prefix="lead_hf_train_") as scratch:
+        args = TrainingArguments(
+            output_dir=str(output_dir or scratch), learning_rate=learning_rate,
+            num_train_epochs=epochs if epochs is not None else 1.0, max_steps=max_steps if max_steps is not None else -1,
+            per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(batch_size, 64),
+            weight_decay=weight_decay, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", seed=seed,
+            data_seed=seed, eval_strategy="no", save_strategy="no", logging_strategy="no", report_to=[],
+            disable_tqdm=not progress, remove_unused_columns=False, dataloader_num_workers=0,
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=args, train_dataset=train_dataset, compute_metrics=_accuracy,
+                          optimizers=(_optimizer(model, optimizer, learning_rate, head_lr_multiplier, weight_decay), None))
+        if not progress:  # without progress bars, the Trainer prints its metrics instead: keep them quiet too
+            trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    model.eval()
+    return trainer
+
+
+def _optimizer(model: Any, name: str, learning_rate: float, head_multiplier: float, weight_decay: float) -> Any:
+    """SGD (Nesterov momentum 0.9) or AdamW over two groups: the classifier head(s) at ``head_multiplier`` x the rate."""
+    import torch
+
+    head = {id(p) for layer in _models.classifier_heads(model) for p in layer.parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in head], "lr": learning_rate},
+        {"params": [p for p in model.parameters() if id(p) in head], "lr": learning_rate * head_multiplier},
+    ]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=learning_rate, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, lr=learning_rate, weight_decay=weight_decay)
+
+
 def _splits(dataset: Any, *, split: str, test_split: str | None, max_samples_per_class: int | None,
-            recipe: FinetuneRecipe) -> tuple[ImageDataset, ImageDataset]:
+            max_test_samples_per_class: int | None, recipe: FinetuneRecipe) -> tuple[ImageDataset, ImageDataset]:
     """(training images, held-out images): the test split when there is one, else a stratified part of train."""
     train = load_image_dataset(dataset, split=split, max_samples_per_class=max_samples_per_class, seed=recipe.seed)
     if test_split is not None and not isinstance(dataset, ImageDataset):
         try:
-            test = load_image_dataset(dataset, split=test_split)
+            test = load_image_dataset(dataset, split=test_split, max_samples_per_class=max_test_samples_per_class,
+                                      seed=recipe.seed)
         except InvalidInputError as err:
             if f"split {test_split!r}" not in str(err) and "no split" not in str(err):
                 raise
@@ -240,43 +322,31 @@ def _decodable(data: ImageDataset) -> np.ndarray:
     return np.asarray(ok, dtype=np.int64)
 
 
-def _run(spec: _models.ModelSpec, name: str, train: ImageDataset, test: ImageDataset, recipe: FinetuneRecipe,
+def _run(spec: _models.ModelSpec, name: str, train_data: ImageDataset, test: ImageDataset, recipe: FinetuneRecipe,
          *, progress: bool) -> FinetuneResult:
-    import torch
-    from transformers import PrinterCallback, Trainer, TrainingArguments
-
-    held_out, kept = _stratified_part(train.labels, recipe.validation_fraction, seed=recipe.seed)
-    train_rows, validation_rows = _decodable(train), _decodable(_subset(train, held_out, "validation"))
-    train_rows = np.intersect1d(train_rows, kept)
+    held_out, kept = _stratified_part(train_data.labels, recipe.validation_fraction, seed=recipe.seed)
+    validation_data = _subset(train_data, held_out, "validation")
     parts = {
-        "train": _Processed(train, spec.processor, train_rows),
-        "validation": _Processed(_subset(train, held_out, "validation"), spec.processor, validation_rows),
+        "train": _Processed(train_data, spec.processor, np.intersect1d(_decodable(train_data), kept)),
+        "validation": _Processed(validation_data, spec.processor, _decodable(validation_data)),
         "test": _Processed(test, spec.processor, _decodable(test)),
     }
     best = None
     validation: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="lead_hf_finetune_") as scratch:
-        for rate in recipe.learning_rates:
-            network = _models.load_for_finetuning(spec, name=name, class_names=train.class_names, seed=recipe.seed)
-            args = TrainingArguments(
-                output_dir=scratch, learning_rate=rate, num_train_epochs=recipe.epochs,
-                per_device_train_batch_size=recipe.batch_size, per_device_eval_batch_size=max(recipe.batch_size, 64),
-                weight_decay=recipe.weight_decay, warmup_steps=recipe.warmup_ratio, lr_scheduler_type="cosine",
-                seed=recipe.seed, data_seed=recipe.seed, eval_strategy="no", save_strategy="no",
-                logging_strategy="no", report_to=[], disable_tqdm=not progress, remove_unused_columns=False,
-                dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
-            )  # fmt: skip
-            trainer = Trainer(model=network, args=args, train_dataset=parts["train"], compute_metrics=_accuracy)
-            if not progress:  # without progress bars, the Trainer prints its metrics instead: keep them quiet too
-                trainer.remove_callback(PrinterCallback)
-            trainer.train()
-            score = trainer.evaluate(parts["validation"], metric_key_prefix="validation")["validation_accuracy"]
-            validation[repr(rate)] = float(score)
-            logger.info("finetune %s: learning rate %g, validation accuracy %.4f", name, rate, score)
-            if best is None or score > best[0]:  # ties keep the smaller (earlier) rate
-                best = (score, rate, trainer)
-        _, rate, trainer = best
-        tested = trainer.evaluate(parts["test"], metric_key_prefix="test")
+    for rate in recipe.learning_rates:
+        network = _models.load_for_finetuning(spec, name=name, class_names=train_data.class_names, seed=recipe.seed)
+        steps_per_epoch = math.ceil(len(parts["train"]) / recipe.batch_size)
+        steps = max(math.ceil(recipe.epochs * steps_per_epoch), recipe.min_steps)
+        trainer = train(network, parts["train"], learning_rate=rate, batch_size=recipe.batch_size, seed=recipe.seed,
+                        max_steps=steps, optimizer=recipe.optimizer, head_lr_multiplier=recipe.head_lr_multiplier,
+                        weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio, progress=progress)
+        score = trainer.evaluate(parts["validation"], metric_key_prefix="validation")["validation_accuracy"]
+        validation[repr(rate)] = float(score)
+        logger.info("finetune %s: learning rate %g, validation accuracy %.4f", name, rate, score)
+        if best is None or score > best[0]:  # ties keep the smaller (earlier) rate
+            best = (score, rate, trainer)
+    _, rate, trainer = best
+    tested = trainer.evaluate(parts["test"], metric_key_prefix="test")
     return FinetuneResult(
         model_id=name, accuracy=float(tested["test_accuracy"]), loss=float(tested["test_loss"]), learning_rate=rate,
         validation_accuracy=validation, n_train=len(parts["train"]), n_validation=len(parts["validation"]),

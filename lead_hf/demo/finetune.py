@@ -1,8 +1,8 @@
 """Measure the ground truth: fine-tune every layer of a model with a new head on the target, then test it.
 
-The same seeded training loop pre-trains the zoo (:mod:`lead_hf.demo.zoo`). The budget is small and
-fixed (AdamW, cosine-decayed learning rate, a set number of steps), the same for every model, as in the
-model-selection literature's fine-tuning protocol scaled down to a CPU.
+Training is :func:`lead_hf.finetune.train` (transformers' ``Trainer``), which also pre-trains the zoo
+(:mod:`lead_hf.demo.zoo`). The budget is small and fixed (AdamW, cosine-decayed learning rate, a set number
+of steps), the same for every model, as in the model-selection literature's protocol scaled down to a CPU.
 """
 
 from __future__ import annotations
@@ -80,27 +80,28 @@ def pixel_values(images: np.ndarray) -> Any:
     return ((scaled - 0.5) / 0.5).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
 
 
+class _Tensors:
+    """``{"pixel_values", "labels"}`` items over preprocessed tensors, as ``Trainer`` takes them."""
+
+    def __init__(self, pixels: Any, labels: Any):
+        self.pixels, self.labels = pixels, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"pixel_values": self.pixels[index], "labels": int(self.labels[index])}
+
+
 def train_classifier(
     model: Any, pixels: Any, labels: Any, settings: FinetuneSettings, *, seed: int = 0
 ) -> None:
-    """Train ``model`` in place with cross-entropy on (``pixels``, ``labels``), seeded shuffled batches."""
-    import torch
+    """Train ``model`` in place with cross-entropy on (``pixels``, ``labels``): ``settings.steps`` AdamW steps of
+    seeded shuffled batches, through :func:`lead_hf.finetune.train`."""
+    from ..finetune import train
 
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.steps, 1))
-    order = torch.empty(0, dtype=torch.long)
-    model.train()
-    for _ in range(settings.steps):
-        if len(order) < settings.batch_size:  # a new epoch: reshuffle, keep the unused tail first
-            order = torch.cat([order, torch.randperm(len(labels), generator=generator)])
-        batch, order = order[: settings.batch_size], order[settings.batch_size :]
-        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixels[batch]).logits, labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    model.eval()
+    train(model, _Tensors(pixels, labels), learning_rate=settings.learning_rate, batch_size=settings.batch_size,
+          max_steps=settings.steps, seed=seed, progress=False)
 
 
 def evaluate_accuracy(model: Any, pixels: Any, labels: np.ndarray) -> float:

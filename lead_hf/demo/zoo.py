@@ -50,7 +50,7 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-ZOO_FORMAT = 2  # bump when the saved zoo changes meaning, so old caches are not reused
+ZOO_FORMAT = 3  # bump when the saved zoo changes meaning, so old caches are not reused (3: trained by Trainer)
 MEMBER_FILE = "lead_hf_demo.json"  # written last in a model folder: the folder is complete
 SOURCE_HOLDOUT_FRACTION = 0.1  # share of each source task kept aside to report the source accuracy
 
