@@ -29,9 +29,11 @@ from ._validation import check_count, check_number_option
 from .data import ImageDataset, load_image_dataset, open_rgb_image
 from .errors import ExtractionError, InvalidInputError
 
-__all__ = ["FinetuneRecipe", "FinetuneResult", "finetune", "train"]
+__all__ = ["FinetuneRecipe", "FinetuneResult", "finetune", "recalibrate_folded_batchnorm", "train"]
 
 logger = get_logger(__name__)
+
+BATCHNORM_IMAGES = 256  # images whose statistics recalibrate folded BatchNorm layers (as the zoo's protocol)
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,61 @@ def train(
     return trainer
 
 
+def recalibrate_folded_batchnorm(model: Any, dataset: Any, *, n_images: int = BATCHNORM_IMAGES) -> int:
+    """Give BatchNorm layers folded into their convolutions (identity statistics) the statistics of the data.
+
+    Checkpoints converted from inference formats (TFLite, ONNX) often fold BatchNorm into the convolutions and
+    keep identity layers (mean 0, variance 1, scale 1, shift 0). In train mode such a layer normalises by the
+    batch statistics and changes the network's function, so fine-tuning starts from a broken model (chance
+    accuracy). As in the zoo's ground-truth protocol, each identity layer gets the per-channel mean and variance
+    of its input over the first ``n_images`` training images as running statistics, ``scale = std`` and
+    ``shift = mean + shift``: the eval-mode function is unchanged, and batch statistics now match it.
+
+    Returns:
+        `int`: the number of layers recalibrated (0 for an ordinary checkpoint, which is left untouched).
+    """
+    import torch
+
+    folded = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and _is_identity(m)]
+    if not folded:
+        return 0
+    inputs: dict[int, list[torch.Tensor]] = {id(m): [] for m in folded}
+    hooks = [m.register_forward_pre_hook(lambda module, args: inputs[id(module)].append(args[0].detach()))
+             for m in folded]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, min(n_images, len(dataset)), 32):
+                rows = range(start, min(start + 32, n_images, len(dataset)))
+                model(pixel_values=torch.stack([dataset[i]["pixel_values"] for i in rows]))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    with torch.no_grad():
+        for layer in folded:
+            x = torch.cat(inputs[id(layer)]).transpose(0, 1).flatten(1)  # (channels, everything else)
+            mean, var = x.mean(dim=1), x.var(dim=1, unbiased=False)
+            layer.running_mean.copy_(mean)
+            layer.running_var.copy_(var)
+            layer.weight.copy_(torch.sqrt(var + layer.eps))
+            layer.bias.add_(mean)
+    logger.info("Recalibrated %d folded BatchNorm layer(s) on %d training images.", len(folded),
+                min(n_images, len(dataset)))
+    return len(folded)
+
+
+def _is_identity(layer: Any) -> bool:
+    """An affine BatchNorm that only adds its shift: mean 0, variance + eps = 1, scale 1 (folded; the shift holds
+    the folded convolution's bias)."""
+    import torch
+
+    if not (layer.affine and layer.track_running_stats):
+        return False
+    unit = torch.ones_like(layer.running_var)
+    return bool(torch.all(layer.running_mean == 0) and torch.allclose(layer.running_var + layer.eps, unit, atol=1e-5)
+                and torch.all(layer.weight == 1))
+
+
 def _optimizer(model: Any, name: str, learning_rate: float, head_multiplier: float, weight_decay: float) -> Any:
     """SGD (Nesterov momentum 0.9) or AdamW over two groups: the classifier head(s) at ``head_multiplier`` x the rate."""
     import torch
@@ -335,6 +392,7 @@ def _run(spec: _models.ModelSpec, name: str, train_data: ImageDataset, test: Ima
     validation: dict[str, float] = {}
     for rate in recipe.learning_rates:
         network = _models.load_for_finetuning(spec, name=name, class_names=train_data.class_names, seed=recipe.seed)
+        recalibrate_folded_batchnorm(network, parts["train"])
         steps_per_epoch = math.ceil(len(parts["train"]) / recipe.batch_size)
         steps = max(math.ceil(recipe.epochs * steps_per_epoch), recipe.min_steps)
         trainer = train(network, parts["train"], learning_rate=rate, batch_size=recipe.batch_size, seed=recipe.seed,

@@ -63,6 +63,34 @@ def test_models_without_a_classification_class_and_bad_recipes_are_refused(tmp_p
         FinetuneRecipe(validation_fraction=0.9)
 
 
+def test_folded_batchnorm_is_recalibrated_without_changing_the_function(workdir):
+    """A checkpoint with BatchNorm folded away (identity statistics, shift = conv bias) trains like the zoo's protocol."""
+    import torch
+    from transformers import AutoModelForImageClassification
+
+    from lead_hf.finetune import recalibrate_folded_batchnorm
+
+    ordinary = AutoModelForImageClassification.from_pretrained(workdir / "tiny-resnet").eval()
+    pixels = torch.randn(40, 3, 32, 32)
+    items = [{"pixel_values": p} for p in pixels]
+    assert recalibrate_folded_batchnorm(ordinary, items) == 0  # trained statistics: untouched
+    folded = AutoModelForImageClassification.from_pretrained(workdir / "tiny-resnet").eval()
+    layers = [m for m in folded.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for layer in layers:  # fold: identity statistics and scale, an arbitrary shift
+            layer.running_mean.zero_()
+            layer.running_var.fill_(1 - layer.eps)
+            layer.weight.fill_(1.0)
+            layer.bias.uniform_(-0.5, 0.5)
+        before = folded(pixel_values=pixels).logits
+    assert recalibrate_folded_batchnorm(folded, items, n_images=32) == len(layers) > 0
+    with torch.no_grad():
+        after = folded(pixel_values=pixels).logits
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)  # eval-mode function unchanged
+    first = layers[0]
+    assert not torch.all(first.running_mean == 0) and torch.allclose(first.weight ** 2, first.running_var + first.eps)
+
+
 def test_verification_says_when_the_order_is_contradicted():
     rows = [{"model": "org/a", "lead": 2.0, "finetuned_accuracy": 0.6}, {"model": "org/b", "lead": 1.0,
             "finetuned_accuracy": 0.7}, {"model": "org/c", "lead": 0.0}]
