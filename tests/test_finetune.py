@@ -96,7 +96,10 @@ def test_verification_says_when_the_order_is_contradicted():
             "finetuned_accuracy": 0.7}, {"model": "org/c", "lead": 0.0}]
     summary = verification_summary(Ranking(rows, scorers=("lead",)))
     assert summary["agrees"] is False and summary["models"] == ["org/a", "org/b"]
-    assert "contradicts the ranking: org/b (ranked below) measured 0.700, above org/a at 0.600" in summary["message"]
+    assert ("contradicts the ranking: org/b (ranked below) measured 0.700, above org/a at 0.600 (a gap of 0.100, "
+            "beyond fine-tuning noise)") in summary["message"]
+    rows[1]["finetuned_accuracy"] = 0.61
+    assert "a gap of 0.010, within the noise" in verification_summary(Ranking(rows, scorers=("lead",)))["message"]
     rows[1]["finetuned_accuracy"] = 0.5
     summary = verification_summary(Ranking(rows, scorers=("lead",)))
     assert summary["agrees"] is True and "confirms the order: org/a 0.600 > org/b 0.500" in summary["message"]
