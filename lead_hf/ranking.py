@@ -184,8 +184,8 @@ class Ranking:
     def plot(self, path: str | os.PathLike, *, ground_truth: Mapping[str, float] | None = None) -> Path:
         """Save a figure of the ranking (matplotlib, Agg backend; ``pip install lead-hf[plot]``).
 
-        Without ground truth (or with the accuracy of fewer than two ranked models): one horizontal bar chart
-        per scorer (best model on top). With it: one scatter per scorer of the score against the fine-tuned
+        Without ground truth (or with the accuracy of fewer than two ranked models): one dot plot per scorer
+        (best model on top, with its rank). With it: one scatter per scorer of the score against the fine-tuned
         accuracy, titled with the weighted tau.
 
         Args:
@@ -215,10 +215,7 @@ class Ranking:
         for ax, scorer in zip(axes.flat, self.scorers, strict=False):
             scores = {m: s for m, s in self.scores(scorer).items() if not math.isnan(s)}
             if truth is None:
-                names = [Path(m).name for m in scores][::-1]
-                ax.barh(names, list(scores.values())[::-1], color="tab:blue")
-                ax.set_xlabel(f"{scorer} score (higher is better)")
-                ax.set_title(scorer)
+                self._dots(ax, scorer, scores)
             else:
                 self._scatter(ax, scorer, {m: s for m, s in scores.items() if m in truth}, truth)
         fig.suptitle(f"Transferability ranking{' on ' + self.dataset if self.dataset else ''}")
@@ -228,6 +225,18 @@ class Ranking:
         return path
 
     # ---- helpers --------------------------------------------------------------------------------
+
+    def _dots(self, ax: Any, scorer: str, scores: dict[str, float]) -> None:
+        """One dot per model at its score, best on top, labelled with its rank: a bar from 0 would make the best
+        of negative scores (LEAD, LogME) the shortest bar."""
+        ordered = sorted(scores.items(), key=lambda item: -item[1])
+        names = _short_names([m for m, _ in ordered])
+        positions = list(range(len(ordered)))[::-1]
+        ax.scatter([score for _, score in ordered], positions, color="tab:blue", zorder=3)
+        ax.set_yticks(positions, [f"{rank}. {names[m]}" for rank, (m, _) in enumerate(ordered, 1)])
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlabel(f"{scorer} score (higher is better)")
+        ax.set_title(scorer)
 
     def _scatter(self, ax: Any, scorer: str, scores: dict[str, float], truth: dict[str, float]) -> None:
         from .evaluation import weighted_tau

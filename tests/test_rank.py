@@ -134,6 +134,25 @@ def test_diagnostics_columns_come_from_the_scorer_registry():
     assert all(with_lead[key] == details[key] for key in ("lead", "energy0", "loss0", "acc0"))
 
 
+def test_dot_plot_puts_the_best_negative_score_on_top():
+    """All LEAD scores are negative: bars from 0 would draw the best model shortest; dots do not."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ranking = Ranking([_row("org/x", -0.2, 0.0), _row("/models/y", -1.5, 0.0), _row("org/z", -0.9, 0.0)],
+                      scorers=("lead",))
+    fig, ax = plt.subplots()
+    ranking._dots(ax, "lead", ranking.scores("lead"))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    positions = list(ax.get_yticks())
+    plt.close(fig)
+    assert labels == ["1. org/x", "2. org/z", "3. y"]  # rank numbers, a local folder by its name
+    assert positions == sorted(positions, reverse=True)  # rank 1 at the top
+
+
 def test_failed_scorer_is_named_once():
     features, labels = _blobs()
     _, errors = compute_scores(features, labels, scorers=("logme", "leep"))
