@@ -177,9 +177,10 @@ def finetune(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {k: v for k, v in asdict(result).items() if k not in ("model_id", "from_cache")}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")  # one per process
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(payload, indent=2))
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
     return result
 
 
