@@ -12,8 +12,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -82,10 +83,19 @@ def save_cached(path: Path, **values: Any) -> None:
     values = {**values, "revision": values.get("revision") or ""}
     if values["logits"] is None:  # no trained head: an empty (N, 0) array keeps one file layout
         values["logits"] = np.zeros((len(values["labels"]), 0), dtype=np.float32)
+    write_atomically(path, lambda handle: np.savez(handle, **{name: np.asarray(values[name])
+                                                              for name in (*ARRAYS, *SCALARS)}))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(handle)`` on a temporary file of this process beside ``path``, then move it over ``path``.
+
+    A reader (or another process writing the same entry) never sees half a file; a failure leaves no temporary.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{name: np.asarray(values[name]) for name in (*ARRAYS, *SCALARS)})
+            write(handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -114,7 +114,7 @@ def load_model(spec: ModelSpec, *, name: str, trust_remote_code: bool) -> Loaded
                                           trust_remote_code=trust_remote_code, hold_missing_head=True)
         return LoadedModel(model, HeadInputReader(classifier_heads(model), keep_logits=not missing))
     model, missing = _from_pretrained(spec, "AutoModel", name=name, trust_remote_code=trust_remote_code)
-    untrained_pooler = any(key.split(".")[0] == "pooler" or ".pooler." in f".{key}" for key in missing)
+    untrained_pooler = any(".pooler." in f".{key}" for key in missing)
     return LoadedModel(model, PooledOutputReader(use_pooler=not untrained_pooler))
 
 
@@ -130,19 +130,12 @@ def supports_classification(config: Any) -> bool:
 def load_for_finetuning(spec: ModelSpec, *, name: str, class_names: list[str], seed: int) -> torch.nn.Module:
     """The model with a new, seeded classification head for ``class_names`` (every layer trainable)."""
     import torch
-    from transformers import AutoModelForImageClassification
 
-    labels = {"id2label": dict(enumerate(class_names)), "label2id": {label: i for i, label in enumerate(class_names)}}
-    with _held_load_report() as report:
-        try:
-            model = AutoModelForImageClassification.from_pretrained(
-                spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision, ignore_mismatched_sizes=True,
-                **labels,
-            )
-        except Exception as err:  # damaged files, no classification class: the row says so
-            raise ExtractionError(f"could not load {name!r} for fine-tuning ({type(err).__name__}: "
-                                  f"{first_line(err)}).") from err
-        report.drop()  # its report lists the replaced head: expected here
+    model, _ = _from_pretrained(
+        spec, "AutoModelForImageClassification", name=name, trust_remote_code=False, drop_report=True,
+        ignore_mismatched_sizes=True, id2label=dict(enumerate(class_names)),
+        label2id={label: i for i, label in enumerate(class_names)},
+    )  # fmt: skip
     torch.manual_seed(seed)
     for head in classifier_heads(model):  # new even when the source had as many classes as the target
         head.reset_parameters()
@@ -150,8 +143,13 @@ def load_for_finetuning(spec: ModelSpec, *, name: str, class_names: list[str], s
 
 
 def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remote_code: bool,
-                     hold_missing_head: bool = False) -> tuple[torch.nn.Module, list[str]]:
-    """``(model in eval mode, missing head/pooler keys)``; loading errors become :class:`ExtractionError`."""
+                     hold_missing_head: bool = False, drop_report: bool = False,
+                     **overrides: Any) -> tuple[torch.nn.Module, list[str]]:
+    """``(model in eval mode, missing head/pooler keys)``; loading errors become :class:`ExtractionError`.
+
+    ``overrides`` go to ``from_pretrained`` (e.g. a new head's labels); ``drop_report`` silences transformers' load
+    report, whose "newly initialized" lines are expected when the head is replaced on purpose.
+    """
     import torch
     import transformers
 
@@ -159,7 +157,7 @@ def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remot
         try:
             model, loading_info = getattr(transformers, auto_class).from_pretrained(
                 spec.ref, revision=None if Path(spec.ref).is_dir() else spec.revision,
-                trust_remote_code=trust_remote_code, output_loading_info=True,
+                trust_remote_code=trust_remote_code, output_loading_info=True, **overrides,
             )
         except (torch.OutOfMemoryError, MemoryError) as err:
             raise ExtractionError(f"out of memory while loading {name!r}: {first_line(err)}; "
@@ -170,6 +168,8 @@ def _from_pretrained(spec: ModelSpec, auto_class: str, *, name: str, trust_remot
                 "be corrupt or incomplete: re-download them (force_download=True) or re-save the model."
             ) from err
         missing = sorted(loading_info["missing_keys"])
+        if drop_report:
+            report.drop()
         if hold_missing_head:
             missing = _untrained_head_keys(model, missing)
             if missing:
@@ -326,9 +326,7 @@ def _supports(config: Any, task: str) -> bool:
     from transformers.models.auto import modeling_auto
 
     if task == "image-classification":
-        remote = "AutoModelForImageClassification" in (getattr(config, "auto_map", None) or {})
-        known = type(config) in modeling_auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
-        return (known or remote) and getattr(config, "num_labels", 0) > 0
+        return supports_classification(config) and getattr(config, "num_labels", 0) > 0
     return type(config) in modeling_auto.MODEL_MAPPING or "AutoModel" in (getattr(config, "auto_map", None) or {})
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import datasets
     from PIL import Image as PILImage
 
-__all__ = ["ImageDataset", "load_image_dataset", "subsample_per_class", "open_rgb_image"]
+__all__ = ["ImageDataset", "decode_rgb_image", "load_image_dataset", "subsample_per_class", "open_rgb_image"]
 
 logger = get_logger(__name__)
 
@@ -205,6 +205,14 @@ def open_rgb_image(value: Any) -> PILImage.Image:
         raise ValueError(f"not an image: {type(value).__name__}")
     value.load()
     return value if value.mode == "RGB" else value.convert("RGB")
+
+
+def decode_rgb_image(value: Any) -> PILImage.Image | None:
+    """:func:`open_rgb_image`, or ``None`` for data PIL cannot decode (a damaged or foreign file)."""
+    try:
+        return open_rgb_image(value)
+    except (OSError, ValueError, SyntaxError):  # PIL's errors for damaged files
+        return None
 
 
 # ----------------------------------------------------------------------------------------------------------------

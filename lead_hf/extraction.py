@@ -24,7 +24,7 @@ import numpy as np
 from . import _cache, _models
 from ._logging import get_logger
 from ._validation import check_count
-from .data import ImageDataset, load_image_dataset, open_rgb_image
+from .data import ImageDataset, decode_rgb_image, load_image_dataset
 from .errors import ExtractionError, InvalidInputError, first_line
 
 if TYPE_CHECKING:
@@ -222,14 +222,8 @@ class _Collate:
         import torch
         from PIL import Image
 
-        images, ok = [], []
-        for _, cell in batch:
-            try:
-                images.append(open_rgb_image(cell))
-                ok.append(True)
-            except (OSError, ValueError, SyntaxError):  # PIL's errors for damaged files
-                images.append(None)
-                ok.append(False)
+        images = [decode_rgb_image(cell) for _, cell in batch]
+        ok = [image is not None for image in images]
         size = next((image.size for image in images if image is not None), _PLACEHOLDER_SIZE)
         images = [image if image is not None else Image.new("RGB", size) for image in images]
         pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]

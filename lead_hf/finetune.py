@@ -26,7 +26,7 @@ from . import _cache, _models
 from ._digest import json_digest
 from ._logging import get_logger
 from ._validation import check_count, check_number_option
-from .data import ImageDataset, load_image_dataset, open_rgb_image
+from .data import ImageDataset, decode_rgb_image, load_image_dataset, open_rgb_image
 from .errors import ExtractionError, InvalidInputError
 
 __all__ = ["FinetuneRecipe", "FinetuneResult", "finetune", "recalibrate_folded_batchnorm", "train"]
@@ -177,10 +177,7 @@ def finetune(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {k: v for k, v in asdict(result).items() if k not in ("model_id", "from_cache")}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")  # one per process
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(payload, indent=2))
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        _cache.write_atomically(path, lambda handle: handle.write(json.dumps(payload, indent=2).encode()))
     return result
 
 
@@ -198,18 +195,16 @@ def train(
     weight_decay: float = 0.01,
     warmup_ratio: float = 0.0,
     progress: bool = True,
-    output_dir: str | os.PathLike | None = None,
 ) -> Any:
-    """Train ``model`` in place with transformers' ``Trainer`` (AdamW, cosine decay to 0); the one training loop of lead-hf.
+    """Train ``model`` in place with transformers' ``Trainer`` (cosine decay to 0); the one training loop of lead-hf.
 
     Args:
         model (`PreTrainedModel`): a model whose forward takes ``pixel_values`` and ``labels`` and returns a loss.
         train_dataset (`torch.utils.data.Dataset`): items ``{"pixel_values": tensor, "labels": int}``.
         learning_rate, batch_size, seed, optimizer, head_lr_multiplier, weight_decay, warmup_ratio: as in
-            :class:`FinetuneRecipe` (``adamw`` with multiplier 1 is the Trainer's own default optimizer).
+            :class:`FinetuneRecipe`; the optimizer (``"adamw"`` by default) has the head in a group of its own.
         epochs (`float`, *optional*): passes over the data; or ``max_steps`` (`int`): optimiser steps.
         progress (`bool`, *optional*, defaults to `True`): the Trainer's progress bar (else it stays quiet).
-        output_dir (`str`, *optional*): the Trainer's scratch folder (default: a temporary folder); nothing is saved.
 
     Returns:
         `transformers.Trainer`: the trainer, for ``trainer.evaluate(...)``.
@@ -219,7 +214,7 @@ def train(
 
     with tempfile.TemporaryDirectory(prefix="lead_hf_train_") as scratch:
         args = TrainingArguments(
-            output_dir=str(output_dir or scratch), learning_rate=learning_rate,
+            output_dir=scratch, learning_rate=learning_rate,  # nothing is saved there
             num_train_epochs=epochs if epochs is not None else 1.0, max_steps=max_steps if max_steps is not None else -1,
             per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(batch_size, 64),
             weight_decay=weight_decay, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", seed=seed,
@@ -340,12 +335,10 @@ def _stratified_part(labels: np.ndarray, fraction: float, *, seed: int) -> tuple
 
 
 def _subset(data: ImageDataset, rows: np.ndarray, role: str) -> ImageDataset:
-    from ._digest import json_digest as digest
-
     return ImageDataset(
         dataset=data.dataset.select(rows), image_column=data.image_column, label_column=data.label_column,
         class_names=list(data.class_names), name=data.name, split=f"{data.split}:{role}", labels=data.labels[rows],
-        fingerprint=digest({"parent": data.fingerprint, "rows": rows.tolist()}),
+        fingerprint=json_digest({"parent": data.fingerprint, "rows": rows.tolist()}),
     )  # fmt: skip
 
 
@@ -372,21 +365,20 @@ def _decodable(data: ImageDataset) -> np.ndarray:
     cells = data.dataset.cast_column(data.image_column, datasets.Image(decode=False))[data.image_column]
     ok = []
     for row, cell in enumerate(cells):
-        try:
-            open_rgb_image(cell)
-            ok.append(row)
-        except (OSError, ValueError, SyntaxError):
+        if decode_rgb_image(cell) is None:
             logger.warning("finetune: image %d of %s cannot be decoded; left out.", row, data.split)
+        else:
+            ok.append(row)
     return np.asarray(ok, dtype=np.int64)
 
 
 def _run(spec: _models.ModelSpec, name: str, train_data: ImageDataset, test: ImageDataset, recipe: FinetuneRecipe,
          *, progress: bool) -> FinetuneResult:
     held_out, kept = _stratified_part(train_data.labels, recipe.validation_fraction, seed=recipe.seed)
-    validation_data = _subset(train_data, held_out, "validation")
+    decodable = _decodable(train_data)  # each training image is decoded once to check it
     parts = {
-        "train": _Processed(train_data, spec.processor, np.intersect1d(_decodable(train_data), kept)),
-        "validation": _Processed(validation_data, spec.processor, _decodable(validation_data)),
+        "train": _Processed(train_data, spec.processor, np.intersect1d(decodable, kept)),
+        "validation": _Processed(train_data, spec.processor, np.intersect1d(decodable, held_out)),
         "test": _Processed(test, spec.processor, _decodable(test)),
     }
     best = None

@@ -45,9 +45,6 @@ EXPAND = [
     "downloads", "likes", "trendingScore", "createdAt", "lastModified", "library_name", "pipeline_tag",
     "gated", "private", "sha", "tags", "safetensors", "config", "transformersInfo",
 ]  # fmt: skip
-# ModelInfo attribute of each sort key, to merge the per-tag streams in the Hub's order.
-SORT_ATTRIBUTES = {"downloads": "downloads", "likes": "likes", "trending_score": "trending_score",
-                   "created_at": "created_at", "last_modified": "last_modified"}
 
 
 @dataclass(frozen=True)
@@ -198,7 +195,7 @@ def _scan(filters: HubFilters, api: Any) -> Iterator[CandidateModel | SkippedMod
     if filters.limit is not None:
         query["limit"] = filters.limit * SCAN_FACTOR
     pipelines = (PIPELINE_TAG, BACKBONE_PIPELINE_TAG) if filters.include_backbones else (PIPELINE_TAG,)
-    stream = _stream(api, query, pipelines, SORT_ATTRIBUTES[filters.sort], filters)
+    stream = _stream(api, query, pipelines, filters.sort, filters)  # each sort key is also a ModelInfo attribute
     return stream if filters.limit is None else _take(stream, filters.limit)
 
 

@@ -30,7 +30,7 @@ from .data import ImageDataset
 from .errors import InvalidInputError
 from .finetune import FinetuneRecipe
 from .hub import CandidateModel, HubFilters
-from .ranking import Ranking, is_missing
+from .ranking import Ranking, is_missing, match_truth, short_name
 
 __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 
@@ -212,7 +212,7 @@ def rank_models(
     rows = [row for _, row in sorted(rows, key=lambda pair: pair[0])]  # candidate order (ties keep it)
     if truth is not None:
         for row in rows:
-            row["ground_truth"] = truth.get(row["model"], truth.get(Path(row["model"]).name))
+            row["ground_truth"] = match_truth(row["model"], truth)
     metadata = {"split": data.split, "n_images": len(data), "n_classes": data.num_classes,
                 "max_samples_per_class": data.max_samples_per_class, "seed": data.seed,
                 "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
@@ -396,20 +396,16 @@ def verification_summary(ranking: Ranking) -> dict[str, Any]:
                 for j in range(i + 1, len(models)) if accuracies[j] > accuracies[i]]
     if not inverted:
         message = (f"Fine-tuning the top {len(models)} confirms the order: "
-                   + " > ".join(f"{_short(m)} {a:.3f}" for m, a in measured) + ".")
+                   + " > ".join(f"{short_name(m)} {a:.3f}" for m, a in measured) + ".")
     else:
         first, acc_first, second, acc_second = max(inverted, key=lambda pair: pair[3] - pair[1])
         gap = acc_second - acc_first
         verdict = (f"a gap of {gap:.3f}, within the noise of a short fine-tuning (about {NOISE_GAP:.2f}): too close to call"
                    if gap < NOISE_GAP else f"a gap of {gap:.3f}, beyond fine-tuning noise")
-        message = (f"Fine-tuning contradicts the ranking: {_short(second)} (ranked below) measured {acc_second:.3f}, "
-                   f"above {_short(first)} at {acc_first:.3f} ({verdict})" + (f"; {len(inverted)} pairs are out of "
+        message = (f"Fine-tuning contradicts the ranking: {short_name(second)} (ranked below) measured {acc_second:.3f}, "
+                   f"above {short_name(first)} at {acc_first:.3f} ({verdict})" + (f"; {len(inverted)} pairs are out of "
                    "order" if len(inverted) > 1 else "") + ".")
     return {"models": models, "accuracies": accuracies, "agrees": not inverted, "message": message}
-
-
-def _short(model: str) -> str:
-    return Path(model).name if os.path.isabs(model) or model.startswith((".", "~")) else model
 
 
 def _applicable(scorers: tuple[str, ...], *, has_source_head: bool) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _match_truth(model: str, truth: Mapping[str, float]) -> float | None:
+def match_truth(model: str, truth: Mapping[str, float]) -> float | None:
     """Accuracy of ``model`` in ``truth``: by its id, else by the folder name of a local path."""
     if model in truth:
         return truth[model]
@@ -204,7 +204,7 @@ class Ranking:
         matplotlib.use("Agg")  # file output only: no display needed
         import matplotlib.pyplot as plt
 
-        truth = self._matched_truth(ground_truth)  # bars, unless two ranked models have an accuracy to plot against
+        truth = self._matched_truth(ground_truth)  # dots, unless two ranked models have an accuracy to plot against
         truth = truth if len(truth) >= 2 else None
         # A grid of at most PLOT_COLUMNS panels per row: ten scorers in one row are unreadable.
         n_cols = min(len(self.scorers), PLOT_COLUMNS)
@@ -260,7 +260,7 @@ class Ranking:
     def _matched_truth(self, ground_truth: Mapping[str, float] | None) -> dict[str, float]:
         """The accuracies of the ranked models found in the ground truth (given, else the ranking's own)."""
         source = (ground_truth if ground_truth is not None else self.ground_truth) or {}
-        matched = {row["model"]: _match_truth(row["model"], source) for row in self.rows}
+        matched = {row["model"]: match_truth(row["model"], source) for row in self.rows}
         return {m: float(a) for m, a in matched.items() if a is not None}
 
     def _truth_by_model(self, ground_truth: Mapping[str, float] | None) -> dict[str, float]:
@@ -299,12 +299,14 @@ class Ranking:
         return header, body
 
 
-def _short_names(models: list[str]) -> dict[str, str]:
-    """Table names: a local folder by its name (the JSON keeps the full path), Hub ids as they are.
+def short_name(model: str) -> str:
+    """A model's name for people: a local folder by its name (the JSON keeps the full path), a Hub id as it is."""
+    return Path(model).name if os.path.isabs(model) or model.startswith((".", "~")) else model
 
-    Folders that share a name keep their full path, so that no two rows look alike.
-    """
-    short = {m: Path(m).name if os.path.isabs(m) or m.startswith((".", "~")) else m for m in models}
+
+def _short_names(models: list[str]) -> dict[str, str]:
+    """:func:`short_name` of each model; folders that share a name keep their full path, so no two rows look alike."""
+    short = {m: short_name(m) for m in models}
     counts: dict[str, int] = {}
     for name in short.values():
         counts[name] = counts.get(name, 0) + 1
