@@ -47,6 +47,19 @@ def parse_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_level(text: str) -> float | None:
+    """``"0.9"`` -> 0.9; ``"none"`` -> None (scores without intervals)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        level = float(text)
+    except ValueError:
+        level = math.nan
+    if not 0.0 < level < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a level in (0, 1) such as 0.9, or none, got {text!r}")
+    return level
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-hf`` (subcommands rank, score, bench, install-metric)."""
     parser = argparse.ArgumentParser(prog="lead-hf", description="Rank pre-trained image classifiers for fine-tuning (LEAD and baselines).")
@@ -74,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--ground-truth", type=Path, metavar="JSON",
                       help='{"model": fine-tuned accuracy} (or a zoo ground_truth.json with --task): report the weighted tau')
     rank.add_argument("--task", help="the task of a nested ground-truth file {task: {model: accuracy}}")
+    rank.add_argument("--confidence", type=parse_level, default=0.9, metavar="LEVEL",
+                      help="level of the score intervals and noise groups (default 0.9; none: scores only)")
     rank.add_argument("--verify-top", type=int, default=0, metavar="K",
                       help="fine-tune the best K models (transformers Trainer, new head, learning rate chosen on a "
                            "validation part) and print their measured accuracy beside the ranking (default 0: off)")
@@ -121,7 +136,9 @@ def _run_rank(args: argparse.Namespace) -> int:
 
     accelerator = Accelerator()  # under accelerate launch / torchrun: the models are split between processes
     try:
-        return _rank_and_report(args, accelerator)
+        status = _rank_and_report(args, accelerator)
+        accelerator.wait_for_everyone()  # no process tears the group down while the main one still writes
+        return status
     finally:
         accelerator.end_training()  # a process group left to the interpreter's exit can abort a process
 
@@ -140,7 +157,7 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
         scorers=args.scorers, split=args.split, image_column=args.image_column, label_column=args.label_column,
         max_samples_per_class=args.max_samples_per_class, seed=args.seed, batch_size=args.batch_size,
         cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress, accelerator=accelerator,
-        verify_top=args.verify_top,
+        verify_top=args.verify_top, confidence=args.confidence,
     )  # fmt: skip
     if not accelerator.is_main_process:
         return 0

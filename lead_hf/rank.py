@@ -30,7 +30,7 @@ from .data import ImageDataset
 from .errors import InvalidInputError
 from .finetune import FinetuneRecipe
 from .hub import CandidateModel, HubFilters
-from .ranking import Ranking, is_missing, match_truth, short_name
+from .ranking import SPREADS, Ranking, is_missing, match_truth, short_name
 
 __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 
@@ -67,26 +67,37 @@ def compute_scores(
     Raises:
         InvalidInputError: an unknown scorer name or options for a scorer that is not run.
     """
-    from .scoring import get_scorer, scorer_info
+    values, errors, _ = _run_scorers(features, labels, source_logits=source_logits, scorers=scorers,
+                                     scorer_options=scorer_options, spread_seed=None)
+    return values, errors
+
+
+def _run_scorers(features: Any, labels: Any, *, source_logits: Any, scorers: Sequence[str],
+                 scorer_options: Mapping[str, Mapping[str, Any]] | None,
+                 spread_seed: int | None) -> tuple[dict[str, float], list[str], dict[str, Any]]:
+    """:func:`compute_scores`, plus each scorer's :class:`~lead_hf.scoring.intervals.ScoreSpread` over resampled
+    images when ``spread_seed`` is not ``None`` (the third item; empty otherwise)."""
+    from .scoring import score_with_details
+    from .scoring.intervals import score_with_spread
 
     scorers = _check_scorers(scorers)
     options = _check_scorer_options(scorer_options, scorers)
     values: dict[str, float] = {name: math.nan for name in scorers}
     errors: list[str] = []
+    spreads: dict[str, Any] = {}
     for name in scorers:
-        diagnostics = scorer_info(name).diagnostics
         try:
-            if diagnostics:  # one call gives the score and its diagnostics
-                details = get_scorer(name)(features, labels, source_logits=source_logits, return_details=True,
-                                           **options[name]).as_dict()
-                values.update({key: float(details[key]) for key in (name, *diagnostics)})
+            if spread_seed is None:
+                scored = score_with_details(name, features, labels, source_logits=source_logits, **options[name])[0]
             else:
-                values[name] = float(get_scorer(name)(features, labels, source_logits=source_logits, **options[name]))
+                scored, spreads[name] = score_with_spread(name, features, labels, source_logits=source_logits,
+                                                          seed=spread_seed, options=options[name])
+            values.update(scored)
         except Exception as err:  # one scorer failing must not lose the others' scores
             logger.warning("Scorer %s failed: %s", name, err)
             message = str(err)
             errors.append(message if message.startswith(f"{name}:") else f"{name}: {message}")
-    return values, errors
+    return values, errors, spreads
 
 
 def rank_models(
@@ -109,6 +120,7 @@ def rank_models(
     time_limit_s: float | None = None,
     verify_top: int = 0,
     finetune_recipe: FinetuneRecipe | None = None,
+    confidence: float | None = 0.9,
 ) -> Ranking:
     """Rank pre-trained image classifiers by how well they should fine-tune on ``dataset``.
 
@@ -146,6 +158,10 @@ def rank_models(
             :func:`lead_hf.finetune.finetune` and report their measured accuracy (``finetuned_accuracy``) beside
             the predicted order; :attr:`Ranking.verification` says whether they agree.
         finetune_recipe (`FinetuneRecipe`, *optional*): the recipe of ``verify_top`` (default ``FinetuneRecipe()``).
+        confidence (`float`, *optional*, defaults to 0.9): level of each score's interval over resampled images
+            (``<scorer>_ci``), of the noise groups and of :meth:`Ranking.comparison` (see
+            :mod:`lead_hf.scoring.intervals`; LEAD's costs a fraction of LEAD, another scorer's about ten of its
+            runs on half the images). ``None``: scores only.
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -166,6 +182,10 @@ def rank_models(
     check_count(verify_top, name="verify_top", low=0)
     if time_limit_s is not None:
         check_number_option(time_limit_s, name="time_limit_s", scorer="rank_models", low=0.0)
+    if confidence is not None:
+        from .scoring.intervals import check_level
+
+        check_level(confidence)
     cache_dir = writable_cache_dir(cache_dir)  # before any work: fail fast on a read-only cache
 
     from .data import load_image_dataset  # torch/datasets only once the options are known to be good
@@ -186,7 +206,8 @@ def rank_models(
     # a single model is sharded by batches instead.
     split_models = accelerator.num_processes > 1 and len(candidates) > 1
     score_one = dict(scorers=scorers, scorer_options=scorer_options, batch_size=batch_size, cache_dir=cache_dir,
-                     accelerator=accelerator, split_models=split_models, progress=progress)
+                     accelerator=accelerator, split_models=split_models, progress=progress,
+                     spread_seed=None if confidence is None else seed)
     # Strided order: split_between_processes gives contiguous chunks, and lists often group a family's sizes
     # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
     order = [i for k in range(accelerator.num_processes) for i in range(k, len(candidates), accelerator.num_processes)]
@@ -216,7 +237,8 @@ def rank_models(
     metadata = {"split": data.split, "n_images": len(data), "n_classes": data.num_classes,
                 "max_samples_per_class": data.max_samples_per_class, "seed": data.seed,
                 "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
-    ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata)
+    ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata,
+                      confidence=confidence)
     if verify_top:
         _verify(ranking, dataset if not isinstance(dataset, ImageDataset) else data, split=split, k=verify_top,
                 max_samples_per_class=max_samples_per_class, recipe=finetune_recipe, cache_dir=cache_dir,
@@ -227,7 +249,7 @@ def rank_models(
 
 def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[str, ...],
               scorer_options: Mapping[str, Mapping[str, Any]] | None, batch_size: int, cache_dir: Path,
-              accelerator: Any, split_models: bool, progress: bool) -> dict[str, Any]:
+              accelerator: Any, split_models: bool, progress: bool, spread_seed: int | None) -> dict[str, Any]:
     """Extract and score one model; any failure is reported in its row (the other models go on)."""
     from .extraction import extract
 
@@ -246,11 +268,13 @@ def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[st
                n_skipped=extraction.n_skipped)
     start = time.perf_counter()
     applicable = _applicable(scorers, has_source_head=extraction.logits is not None)
-    values, errors = compute_scores(
+    values, errors, spreads = _run_scorers(
         extraction.features, extraction.labels, source_logits=extraction.logits, scorers=applicable,
-        scorer_options={k: v for k, v in (scorer_options or {}).items() if k in applicable},
+        scorer_options={k: v for k, v in (scorer_options or {}).items() if k in applicable}, spread_seed=spread_seed,
     )  # fmt: skip
     row.update(values, score_seconds=time.perf_counter() - start, error="; ".join(errors) or None)
+    if spreads:
+        row[SPREADS] = spreads
     return row
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import InvalidInputError
 from .scoring import available_scorers, diagnostics_of
 
-__all__ = ["Ranking", "DIAGNOSTICS", "format_cell"]
+__all__ = ["Ranking", "DIAGNOSTICS", "SPREADS", "format_cell"]
 
 PLOT_COLUMNS = 4
 
@@ -30,6 +30,8 @@ BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "so
 # Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
 HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped", "finetune_learning_rate")
 NO_SOURCE_HEAD = "n/a (no source head)"
+# Row key of each scorer's ScoreSpread (lead_hf.scoring.intervals): kept in memory, never exported.
+SPREADS = "_spreads"
 ERROR_WIDTH = 60  # characters of an error message shown in tables (JSON keeps it whole)
 
 
@@ -64,6 +66,9 @@ class Ranking:
             options), written by :meth:`to_json`.
         verification (`dict`, *optional*): with ``verify_top``, the fine-tuned models' measured accuracies and
             whether they follow the predicted order (``agrees``, ``message``).
+        confidence (`float`, *optional*): the level of the intervals and noise groups, when the rows carry score
+            spreads (``rank_models(confidence=...)``): each row then gets ``<scorer>_ci = [low, high]`` and
+            ``<scorer>_group`` (1 = the models within noise of the best; see :meth:`comparison`).
     """
 
     rows: list[dict[str, Any]]
@@ -72,12 +77,74 @@ class Ranking:
     ground_truth: dict[str, float] | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     verification: dict[str, Any] | None = field(default=None, repr=False)
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         if not self.scorers:
             raise InvalidInputError("A Ranking needs at least one scorer.")
         self.scorers = tuple(self.scorers)
         self.rows = sorted((dict(row) for row in self.rows), key=self._sort_key)  # stable: ties keep input order
+        if self.confidence is not None:
+            self._add_intervals()
+
+    def _add_intervals(self) -> None:
+        """``<scorer>_ci`` and ``<scorer>_group`` of every row from its spreads (missing ones stay ``None``)."""
+        from .scoring.intervals import noise_groups
+
+        for scorer in self.scorers:
+            ranked = self._spread_rows(scorer)
+            for row in self.rows:
+                spread = row.get(SPREADS, {}).get(scorer)
+                row[f"{scorer}_ci"] = None if spread is None else [float(v) for v in spread.interval(self.confidence)]
+                row[f"{scorer}_group"] = None
+            for row, group in zip(ranked, noise_groups([r[SPREADS][scorer] for r in ranked], level=self.confidence),
+                                  strict=True):
+                row[f"{scorer}_group"] = group
+
+    def _spread_rows(self, scorer: str) -> list[dict[str, Any]]:
+        """The rows with a spread of ``scorer`` and a score, best first by that scorer."""
+        rows = [r for r in self.rows if scorer in r.get(SPREADS, {}) and not is_missing(r.get(scorer))]
+        return sorted(rows, key=lambda r: -r[scorer])
+
+    def comparison(self, scorer: str | None = None) -> dict[str, Any] | None:
+        """How sure the order of one scorer is (needs ``confidence``; ``None`` without spreads or two scored models).
+
+        Returns:
+            `dict`: ``first`` and ``runner_up`` (the two best models by the scorer), ``p_first_beats_runner_up``
+            (the probability that the first truly scores above the runner-up over image samples, from paired
+            resamples), ``groups`` (lists of models within noise of their group's best, best group first) and
+            ``level``.
+        """
+        from .scoring.intervals import prob_beats
+
+        scorer = self._check_scorer(scorer)
+        ranked = self._spread_rows(scorer) if self.confidence is not None else []
+        if len(ranked) < 2:
+            return None
+        groups: dict[int, list[str]] = {}
+        for row in ranked:
+            groups.setdefault(row[f"{scorer}_group"], []).append(row["model"])
+        p = prob_beats(ranked[0][SPREADS][scorer], ranked[1][SPREADS][scorer])
+        return {"first": ranked[0]["model"], "runner_up": ranked[1]["model"], "p_first_beats_runner_up": p,
+                "groups": list(groups.values()), "level": self.confidence}
+
+    def confidence_message(self, scorer: str | None = None) -> str | None:
+        """One sentence on :meth:`comparison` for people (``None`` when there is none)."""
+        scorer = self._check_scorer(scorer)
+        found = self.comparison(scorer)
+        if found is None:
+            return None
+        names = _short_names([row["model"] for row in self.rows])
+        p = found["p_first_beats_runner_up"]
+        text = (f"By {scorer}, {names[found['first']]} beats {names[found['runner_up']]} with probability "
+                f"{'n/a' if math.isnan(p) else f'{p:.2f}'} over image samples.")
+        ties = [group for group in found["groups"] if len(group) > 1]
+        if ties:
+            shown = "; ".join(", ".join(names[m] for m in group) for group in ties)
+            text += f" Within noise of each other ({found['level']:.0%} level): {shown}."
+        else:
+            text += f" No two models are within noise of each other ({found['level']:.0%} level)."
+        return text
 
     def _sort_key(self, row: dict[str, Any]) -> tuple[bool, float]:
         value = row.get(self.primary)
@@ -156,8 +223,10 @@ class Ranking:
         from . import __version__
 
         clean = [{key: None if is_missing(row.get(key)) else row.get(key) for key in self._columns()} for row in self.rows]
+        comparisons = {s: self.comparison(s) for s in self.scorers} if self.confidence is not None else None
         payload = {"lead_hf_version": __version__, "dataset": self.dataset, "scorers": list(self.scorers),
-                   **self.metadata, "verification": self.verification, "rows": clean}
+                   **self.metadata, "confidence": self.confidence, "comparisons": comparisons,
+                   "verification": self.verification, "rows": clean}
         text = json.dumps(payload, indent=2, default=str)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
@@ -177,6 +246,10 @@ class Ranking:
         lines = [title] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]]
         if any(d in header for d in DIAGNOSTICS):
             lines.append(DIAGNOSTICS_LEGEND)
+        if self.confidence is not None:
+            lines.append(f"{self.primary}_ci: {self.confidence:.0%} interval over resampled images; group: models "
+                         f"within noise of their group's best by {self.primary}.")
+            lines.append(self.confidence_message() or "")
         if self.verification:
             lines.append(self.verification["message"])
         return "\n".join(lines)
@@ -218,8 +291,12 @@ class Ranking:
                 self._dots(ax, scorer, scores)
             else:
                 self._scatter(ax, scorer, {m: s for m, s in scores.items() if m in truth}, truth)
-        fig.suptitle(f"Transferability ranking{' on ' + self.dataset if self.dataset else ''}")
-        fig.tight_layout(rect=(0, 0, 1, 0.97))  # leave room for the suptitle
+        title = f"Transferability ranking{' on ' + self.dataset if self.dataset else ''}"
+        if truth is None and self.confidence is not None:
+            title += (f"\nwhiskers: {self.confidence:.0%} intervals over resampled images; shaded: models within "
+                      "noise of their group's best")
+        fig.suptitle(title)
+        fig.tight_layout(rect=(0, 0, 1, 0.97 if "\n" not in title else 0.93))  # leave room for the suptitle
         fig.savefig(path)
         plt.close(fig)
         return path
@@ -228,15 +305,35 @@ class Ranking:
 
     def _dots(self, ax: Any, scorer: str, scores: dict[str, float]) -> None:
         """One dot per model at its score, best on top, labelled with its rank: a bar from 0 would make the best
-        of negative scores (LEAD, LogME) the shortest bar."""
+        of negative scores (LEAD, LogME) the shortest bar. With intervals: whiskers, and one shaded band per
+        noise group (models within noise of their group's best)."""
         ordered = sorted(scores.items(), key=lambda item: -item[1])
         names = _short_names([m for m, _ in ordered])
+        rows = {row["model"]: row for row in self.rows}
         positions = list(range(len(ordered)))[::-1]
-        ax.scatter([score for _, score in ordered], positions, color="tab:blue", zorder=3)
+        intervals = [rows[m].get(f"{scorer}_ci") for m, _ in ordered]
+        groups = [rows[m].get(f"{scorer}_group") for m, _ in ordered]
+        errors = [[0.0, 0.0] if ci is None else [score - ci[0], ci[1] - score] for (_, score), ci in
+                  zip(ordered, intervals, strict=True)]
+        ax.errorbar([score for _, score in ordered], positions, xerr=list(zip(*errors, strict=True)) if errors else None,
+                    fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3, zorder=3)
+        self._group_bands(ax, groups, positions)
         ax.set_yticks(positions, [f"{rank}. {names[m]}" for rank, (m, _) in enumerate(ordered, 1)])
+        ax.set_ylim(-0.6, len(ordered) - 0.4)
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlabel(f"{scorer} score (higher is better)")
         ax.set_title(scorer)
+
+    @staticmethod
+    def _group_bands(ax: Any, groups: list[int | None], positions: list[int]) -> None:
+        """A shaded band behind each noise group of two or more models, labelled with the group number."""
+        for group in sorted({g for g in groups if g is not None}):
+            members = [p for g, p in zip(groups, positions, strict=True) if g == group]
+            if len(members) < 2:
+                continue
+            ax.axhspan(min(members) - 0.4, max(members) + 0.4, color="tab:orange", alpha=0.15, zorder=1)
+            ax.annotate(f"group {group}", xy=(1.0, max(members) + 0.3), xycoords=("axes fraction", "data"),
+                        ha="right", va="top", fontsize=7, color="tab:brown")
 
     def _scatter(self, ax: Any, scorer: str, scores: dict[str, float], truth: dict[str, float]) -> None:
         from .evaluation import weighted_tau
@@ -281,12 +378,15 @@ class Ranking:
         extra = [d for d in DIAGNOSTICS if d in present]
         truth = ["ground_truth"] if "ground_truth" in present else []
         verified = [c for c in VERIFICATION if c in present]
-        return ["model", *self.scorers, *extra, *truth, *verified, *BOOKKEEPING]
+        scores = [c for s in self.scorers for c in (s, f"{s}_ci", f"{s}_group") if c == s or c in present]
+        return ["model", *scores, *extra, *truth, *verified, *BOOKKEEPING]
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         from .scoring import scorer_info
 
-        columns = [c for c in self._columns() if c not in HIDDEN_IN_TABLES]
+        # One group column (the primary's) keeps the table readable; the JSON has every scorer's.
+        columns = [c for c in self._columns() if c not in HIDDEN_IN_TABLES
+                   and not (c.endswith("_group") and c != f"{self.primary}_group")]
         needs_head = {s for s in self.scorers if scorer_info(s).needs_source_logits}
         header = ["rank", *columns]
         names = _short_names([row["model"] for row in self.rows])
@@ -324,6 +424,8 @@ def format_cell(column: str, value: Any) -> str:
         return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 3] + "..."
     if column.endswith("_seconds"):
         return f"{value:.1f}s"
+    if column.endswith("_ci"):
+        return f"[{value[0]:.4g}, {value[1]:.4g}]"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -26,6 +26,7 @@ def main() -> None:
         num_processes=accelerator.num_processes, first_from_cache=first.from_cache,
         second_from_cache=second.from_cache, second_features=second.features,
     )
+    accelerator.wait_for_everyone()  # no process tears the group down while another still uses it
     accelerator.end_training()  # destroys the process group: left to the interpreter's exit, it can abort
 
 

@@ -30,6 +30,7 @@ def main() -> None:
     report = {"num_processes": accelerator.num_processes, "loaded": loaded, "rows": json.loads(ranking.to_json())["rows"]}
     with open(f"{out_prefix}.rank{accelerator.process_index}.json", "w") as handle:
         json.dump(report, handle)
+    accelerator.wait_for_everyone()  # no process tears the group down while another still uses it
     accelerator.end_training()  # destroys the process group: left to the interpreter's exit, it can abort
 
 

@@ -35,15 +35,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _torchrun_two_processes(script: Path, *args: str) -> None:
+def _torchrun_two_processes(script: Path, *args: str, out_prefix: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip(f"torchrun not found next to {sys.executable}")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a rank that aborts prints its Python stack, so a failure says where it happened.
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
                str(_free_port()), str(script), *args]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    written = sorted(p.name for p in out_prefix.parent.glob(f"{out_prefix.name}.rank*"))  # where did it stop?
+    assert run.returncode == 0, f"outputs written before the failure: {written}\n" + run.stderr[-8000:]
 
 
 @pytest.mark.slow
@@ -51,7 +53,7 @@ def test_two_processes_match_one(tmp_path):
     model_dir = make_tiny_classifier(tmp_path, arch="resnet", num_labels=4)
     data_dir = make_imagefolder(tmp_path, n_classes=3, per_class=PER_CLASS, corrupt=1)
     _torchrun_two_processes(SCRIPT, str(model_dir), str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"),
-                            str(BATCH_SIZE))
+                            str(BATCH_SIZE), out_prefix=tmp_path / "out")
 
     single = extract(model_dir, data_dir, batch_size=BATCH_SIZE, use_cache=False, progress=False)
     ranks = [np.load(tmp_path / f"out.rank{k}.npz") for k in (0, 1)]
@@ -73,7 +75,8 @@ def test_two_processes_split_the_models_and_rank_like_one(tmp_path):
     models = [str(make_tiny_classifier(tmp_path, arch=arch, num_labels=4)) for arch in ("resnet", "vit", "convnext")]
     models += [str(make_tiny_backbone(tmp_path, kind="clip_vision")), str(tmp_path / "missing-model")]
     data_dir = make_imagefolder(tmp_path, n_classes=3, per_class=PER_CLASS, corrupt=1)
-    _torchrun_two_processes(RANK_SCRIPT, str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"), *models)
+    _torchrun_two_processes(RANK_SCRIPT, str(data_dir), str(tmp_path / "cache"), str(tmp_path / "out"), *models,
+                            out_prefix=tmp_path / "out")
 
     single = json.loads(rank_models(models, data_dir, scorers=("lead", "logme", "leep"), batch_size=4,
                                     cache_dir=tmp_path / "single-cache", progress=False).to_json())["rows"]

@@ -18,7 +18,7 @@ import lead_hf
 from lead_hf.errors import InvalidInputError
 from lead_hf.hub import CandidateModel
 from lead_hf.rank import compute_scores, rank_hub_models, rank_models
-from lead_hf.ranking import Ranking
+from lead_hf.ranking import SPREADS, Ranking
 
 # ---- Ranking, from hand-made rows ----------------------------------------------------------------
 
@@ -120,6 +120,55 @@ def test_plot_bars_and_scatter(ranking, tmp_path):
     assert (tmp_path / "bars.png").read_bytes()[:4] == b"\x89PNG"
     assert plain.plot(tmp_path / "no-suffix") == tmp_path / "no-suffix.png"  # the file really written
     assert (tmp_path / "no-suffix.png").is_file() and not (tmp_path / "no-suffix").exists()
+
+
+def _spread_rows(scores=(1.0, 0.98, 0.5, 0.49)):
+    """Four models with replicate noise 0.1 (by default two pairs within noise: 1.0/0.98 and 0.5/0.49)."""
+    from lead_hf.scoring.intervals import ScoreSpread
+
+    noise = np.random.default_rng(0).normal(scale=0.1, size=(4, 200))
+    rows = []
+    for i, (score, replicate_noise) in enumerate(zip(scores, noise, strict=True)):
+        spread = ScoreSpread(score, 0.1, score + replicate_noise, "half-sample")
+        rows.append({"model": f"org/m{i}", "logme": score, "error": None, SPREADS: {"logme": spread}})
+    return rows
+
+
+def test_intervals_groups_and_comparison_in_every_output():
+    ranking = Ranking(_spread_rows(), scorers=("logme",), confidence=0.9)
+    assert [r["logme_group"] for r in ranking.rows] == [1, 1, 2, 2]
+    low, high = ranking.rows[0]["logme_ci"]
+    assert low == pytest.approx(1.0 - 1.6449 * 0.1, abs=1e-4) and high == pytest.approx(1.0 + 1.6449 * 0.1, abs=1e-4)
+    found = ranking.comparison()
+    assert found["first"] == "org/m0" and found["runner_up"] == "org/m1" and 0.5 < found["p_first_beats_runner_up"] < 0.9
+    assert found["groups"] == [["org/m0", "org/m1"], ["org/m2", "org/m3"]]
+    payload = json.loads(ranking.to_json())
+    assert payload["rows"][0]["logme_ci"] == pytest.approx([low, high]) and payload["rows"][0]["logme_group"] == 1
+    assert payload["comparisons"]["logme"]["groups"] == found["groups"] and SPREADS not in payload["rows"][0]
+    assert list(ranking.to_pandas().columns[:4]) == ["model", "logme", "logme_ci", "logme_group"]
+    text = str(ranking)
+    assert f"[{low:.4g}, {high:.4g}]" in text
+    assert "By logme, org/m0 beats org/m1 with probability" in text
+    assert "Within noise of each other (90% level): org/m0, org/m1; org/m2, org/m3." in text
+    assert Ranking(_spread_rows(), scorers=("logme",)).comparison() is None  # no level, no intervals
+    assert "logme_ci" not in Ranking(_spread_rows(), scorers=("logme",)).to_pandas().columns
+
+
+def _band_pixels(path):
+    """Pixels of the noise-group band colour (tab:orange at alpha 0.15 over white)."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return int((np.abs(pixels - np.array([255, 235, 219])).max(axis=2) <= 3).sum())
+
+
+def test_dot_plot_draws_whiskers_and_noise_groups(tmp_path):
+    pytest.importorskip("matplotlib")
+    with_groups = Ranking(_spread_rows(), scorers=("logme",), confidence=0.9).plot(tmp_path / "groups.png")
+    without = Ranking(_spread_rows(), scorers=("logme",)).plot(tmp_path / "plain.png")
+    assert _band_pixels(with_groups) > 10_000 and _band_pixels(without) == 0
+    apart = _spread_rows(scores=(1.0, 0.5, 0.0, -0.5))  # no two models within noise: no band
+    assert _band_pixels(Ranking(apart, scorers=("logme",), confidence=0.9).plot(tmp_path / "apart.png")) == 0
 
 
 def test_diagnostics_columns_come_from_the_scorer_registry():
@@ -276,6 +325,13 @@ def test_rank_models_end_to_end_with_failures(assets, tmp_path):
         assert math.isnan(by_model[bad]["logme"]) and by_model[bad]["from_cache"] is None
     assert {r["model"] for r in ranking.rows[:2]} == {str(assets["resnet"]), str(assets["vit"])}  # failures last
     assert ranking.rows[0]["logme"] >= ranking.rows[1]["logme"]
+    for row in good:  # every scorer's 90 % interval over resampled images holds its score
+        for scorer in ("logme", "lead", "leep"):
+            low, high = row[f"{scorer}_ci"]
+            assert low <= row[scorer] <= high and row[f"{scorer}_group"] >= 1
+    assert by_model[str(tmp_path / "missing-model")]["logme_ci"] is None
+    comparisons = json.loads(ranking.to_json())["comparisons"]
+    assert 0.0 <= comparisons["logme"]["p_first_beats_runner_up"] <= 1.0 and comparisons["logme"]["level"] == 0.9
     # the scores equal the registry's on the extracted features
     extraction = importlib.import_module("lead_hf.extraction").extract(assets["resnet"], assets["data"], cache_dir=tmp_path / "cache", progress=False)
     assert extraction.from_cache
@@ -319,6 +375,7 @@ INVALID_RANK_ARGS = [
     ({"models": ["org/m", "org/m/"]}, r"more than once: 'org/m' and 'org/m/' are the same model"),
     ({"models": ["a"], "scorers": ("lead", "nope")}, r"Unknown scorer 'nope'"),
     ({"models": ["a"], "split": "nosuchsplit"}, r"nosuchsplit"),
+    ({"models": ["a"], "confidence": 1.0}, r"confidence level must be a number in \(0, 1\)"),
 ]
 
 

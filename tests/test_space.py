@@ -168,7 +168,7 @@ def test_rank_offline_example(space, zoo):
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_path, json_path = map(Path, files)
     assert csv_path.read_text().splitlines()[0] == (
-        "rank,model,lead,logme,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,"
+        "rank,model,lead,lead_ci,lead_group,logme,logme_ci,logme_group,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,"
         "source_head,n_skipped,error"
     )
     rows = json.loads(json_path.read_text())["rows"]
@@ -184,6 +184,7 @@ def test_rank_offline_example(space, zoo):
     assert f"logme {expected_tau}." in summary and "weighted Kendall tau): lead " in summary
     assert "Tiny zoo." in summary
     assert "- `not-a-model` failed: ExtractionError" in summary
+    assert re.search(r"\*\*How sure\.\*\* By lead, tiny-\w+ beats tiny-\w+ with probability [01]\.\d\d", summary)
 
 
 def test_rank_explicit_models_and_samples_per_class(space, zoo):

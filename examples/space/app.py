@@ -283,6 +283,8 @@ def _summary(
         f"{len(ranked)} of {len(ranking)} models ranked on {dataset.name} ({len(dataset)} images, "
         f"{len(dataset.class_names)} classes) in {seconds:.1f} s.",
     ]
+    if ranking.confidence_message():
+        parts.append(f"**How sure.** {ranking.confidence_message()}")
     if len(truth) >= 2:
         taus = ", ".join(f"{s} {_signed(m['weighted_tau'])}" for s, m in ranking.evaluate(truth).items())
         parts.append(f"Agreement with the measured fine-tuned accuracy (weighted Kendall tau): {taus}.")

@@ -15,7 +15,10 @@ from typing import Any
 
 from ..errors import InvalidInputError
 
-__all__ = ["ScorerInfo", "available_scorers", "get_scorer", "scorer_info", "score", "lead_score", "diagnostics_of"]
+__all__ = [
+    "ScorerInfo", "available_scorers", "get_scorer", "scorer_info", "score", "score_with_details", "lead_score",
+    "diagnostics_of",
+]
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,23 @@ def score(method: str, features: Any, labels: Any, *, source_logits: Any = None,
     """
     fn = get_scorer(method)
     return float(fn(features, labels, source_logits=source_logits, **options))
+
+
+def score_with_details(
+    method: str, features: Any, labels: Any, *, source_logits: Any = None, **options: Any
+) -> tuple[dict[str, float], Any]:
+    """One scorer's score with its registered diagnostics, in one call.
+
+    Returns:
+        `tuple[dict[str, float], Any]`: ``{method: score, **diagnostics}`` as floats (e.g. LEAD's ``energy0``,
+        ``loss0``, ``acc0``), and the scorer's details object (``None`` for a scorer without diagnostics).
+    """
+    info, fn = scorer_info(method), get_scorer(method)
+    if not info.diagnostics:
+        return {info.name: float(fn(features, labels, source_logits=source_logits, **options))}, None
+    details = fn(features, labels, source_logits=source_logits, return_details=True, **options)
+    values = details.as_dict()
+    return {key: float(values[key]) for key in (info.name, *info.diagnostics)}, details
 
 
 def __getattr__(name: str) -> Any:

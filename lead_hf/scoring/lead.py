@@ -38,7 +38,7 @@ from ..errors import InvalidInputError
 from ._probe import decision_to_probabilities, initial_decision_values
 from ._ridge import feature_moments, standardized_matvec
 
-__all__ = ["LeadOptions", "LeadResult", "PRESETS", "lead_score", "class_ntk_rates", "transfer_shares"]
+__all__ = ["LeadOptions", "LeadResult", "PRESETS", "lead_score", "class_ntk_rates", "transfer_shares", "reweighted_scores"]
 
 logger = get_logger(__name__)
 
@@ -226,15 +226,16 @@ def _head_inputs(x_rows: np.ndarray, moments, scaling: str) -> np.ndarray:
     return np.asarray(x_rows, dtype=np.float64)
 
 
-def _evolved_cross_entropy(p0: np.ndarray, labels: np.ndarray, decay: np.ndarray, score_form: str) -> float:
+def _sample_cross_entropies(p0: np.ndarray, labels: np.ndarray, decay: np.ndarray, score_form: str) -> np.ndarray:
+    """Per-sample cross-entropy (N,) of the evolved outputs ``F_t``; the score is minus their mean."""
     rows = np.arange(labels.shape[0])
     d = decay[labels]
     if score_form == "ce_direct":
         # F_t[y] = (1 - d) + d P0[y]; F_t is a distribution, so its CE needs no softmax.
-        return float(-np.log(np.maximum((1.0 - d) + d * p0[rows, labels], PROB_FLOOR)).mean())
+        return -np.log(np.maximum((1.0 - d) + d * p0[rows, labels], PROB_FLOOR))
     evolved = d[:, None] * p0
     evolved[rows, labels] += 1.0 - d
-    return float(-log_softmax(evolved, axis=1)[rows, labels].mean())
+    return -log_softmax(evolved, axis=1)[rows, labels]
 
 
 def initial_probabilities(x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> np.ndarray:
@@ -293,6 +294,14 @@ def evolution_rates(p0, x, y, n_classes: int, opts: LeadOptions, *, moments, ord
     return rates, reference
 
 
+def _decay(relative: np.ndarray, opts: LeadOptions) -> np.ndarray:
+    """``d = exp(-eta * t * relative)`` elementwise; a zero rate never relaxes, even at t = inf."""
+    decay = np.ones_like(relative)
+    moving = relative > 0
+    decay[moving] = np.exp(-opts.eta * opts.t * relative[moving])
+    return decay
+
+
 def evolved_score(
     p0: np.ndarray, labels: np.ndarray, rates: np.ndarray, reference_rate: float, opts: LeadOptions
 ) -> tuple[float, np.ndarray]:
@@ -301,11 +310,8 @@ def evolved_score(
         scale = 1.0  # shares are already on the unit scale; rate_norm applies to NTK rates
     else:
         scale = {"reference": reference_rate, "per_model": rates.mean(), "none": 1.0}[opts.rate_norm]
-    relative = rates / scale if scale > 0 else np.zeros_like(rates)
-    decay = np.ones_like(relative)  # a zero rate never relaxes, even at t = inf
-    moving = relative > 0
-    decay[moving] = np.exp(-opts.eta * opts.t * relative[moving])
-    return -_evolved_cross_entropy(p0, labels, decay, opts.score_form), decay
+    decay = _decay(rates / scale if scale > 0 else np.zeros_like(rates), opts)
+    return -float(_sample_cross_entropies(p0, labels, decay, opts.score_form).mean()), decay
 
 
 SMALL_INPUT_VALUES = 1 << 24  # up to this many feature values (128 MiB in float64) LEAD works in float64
@@ -420,3 +426,38 @@ def lead_score(
         score, **initial_energy(p0, y), class_rates=rates, reference_rate=reference_rate, decay=decay,
         initial_probabilities=p0, options=opts,
     )
+
+
+
+def reweighted_scores(result: LeadResult, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """LEAD's score under sample weights, with the probe's held-out outputs ``P0`` held fixed: the cheap
+    replicates of a bootstrap over images (a probe refit per replicate would cost R full scores).
+
+    ``P0`` is out-of-fold, so each image's output is already a prediction for an unseen image; resampling the
+    images resamples LEAD's evaluation. For ``rate="transfer"`` the class rates are recomputed from the
+    weighted held-out losses, as the score does; NTK rates come from a fixed seeded sample and stay fixed.
+    Each replicate costs O(N), against O(N D^2) for the score.
+
+    Args:
+        result (`LeadResult`): the details of :func:`lead_score` on these samples.
+        labels (`np.ndarray` of shape `(N,)`): the samples' classes encoded ``0..K-1`` (sorted label order).
+        weights (`np.ndarray` of shape `(R, N)`): non-negative weights per replicate (e.g. bootstrap counts);
+            every class needs a positive total weight in every replicate.
+
+    Returns:
+        `np.ndarray` of shape `(R,)`, float64: the score of each replicate (all-ones weights give the score).
+    """
+    p0, opts = result.initial_probabilities, result.options
+    n, n_classes = p0.shape
+    totals = weights.sum(axis=1)
+    if opts.rate != "transfer":  # fixed rates: fixed per-sample losses, which the replicates reweight
+        return -(weights @ _sample_cross_entropies(p0, labels, result.decay, opts.score_form)) / totals
+    members = np.zeros((n, n_classes))
+    members[np.arange(n), labels] = 1.0
+    class_weight = weights @ members  # (R, K)
+    probe_loss = -np.log(np.maximum(p0[np.arange(n), labels], PROB_FLOOR))
+    class_loss = (weights * probe_loss) @ members / class_weight
+    shares = np.clip(1.0 - class_loss / -np.log(class_weight / totals[:, None]), 0.0, 1.0)
+    decays = _decay(np.where(shares > SHARE_ROUNDING, shares, 0.0), opts)  # (R, K), as transfer_shares does
+    return np.array([-(w @ _sample_cross_entropies(p0, labels, d, opts.score_form)) / total
+                     for w, d, total in zip(weights, decays, totals, strict=True)])
