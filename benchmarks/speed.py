@@ -1,9 +1,10 @@
-"""LEAD vs LogME wall time and peak extra memory on synthetic features, and LEAD's scaling in N, D, K.
+"""LEAD vs LogME wall time and peak extra memory on synthetic features, LEAD's scaling in N, D, K, the time
+ratio at every size from the zoo's to 50,000 x 2,048 x 100, and the cost of LEAD's confidence interval.
 
 Usage::
 
-    python -m benchmarks.speed                 # N=50,000, D=2,048, K=100 + scaling table
-    python -m benchmarks.speed --no-scaling    # only the headline comparison
+    python -m benchmarks.speed                 # N=50,000, D=2,048, K=100 + ratios + interval + scaling table
+    python -m benchmarks.speed --no-scaling    # without the scaling table
 
 Target (issue): LEAD end-to-end no slower than LogME on the same data in the same run, under 60 s on a
 2-core machine, peak extra memory under 2x the feature matrix. LEAD runs twice: with its default
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._docs import replace_section
+from lead_hf.scoring.intervals import score_with_spread
 from lead_hf.scoring.lead import lead_score
 from lead_hf.scoring.logme import logme_score
 
@@ -105,6 +107,43 @@ def headline(n: int, d: int, k: int, repeats: int, emit) -> None:
         emit(f"\n{name} / LogME time ratio: {lead / logme:.2f} (target <= 1); {name} median {lead:.1f} s (target < 60 s)")
 
 
+# The zoo's sizes (1,000 images, D = 256..1,280, 10 classes), then larger N, D and K up to the headline.
+RATIO_SIZES = [(1_000, d, 10) for d in (256, 512, 768, 1_024, 1_280)] + [
+    (5_000, 1_024, 10), (5_000, 2_048, 10), (20_000, 1_024, 100), (50_000, 2_048, 100)]
+
+
+def _median_seconds(fn, features, labels, repeats: int) -> float:
+    return statistics.median(measure(fn, features, labels, memory=False)[0] for _ in range(repeats))
+
+
+def ratios(repeats: int, emit) -> None:
+    """LEAD / LogME wall time at every size of RATIO_SIZES (interleaved runs, medians)."""
+    emit(f"\nLEAD / LogME time at every size ({repeats} interleaved runs each, medians)\n")
+    emit("| N | D | K | LEAD s | LogME s | LEAD / LogME |")
+    emit("|---|---|---|---|---|---|")
+    worst = 0.0
+    for n, d, k in RATIO_SIZES:
+        features, labels = synthetic(n, d, k)
+        times = {"lead": [], "logme": []}
+        for _ in range(repeats):
+            times["lead"].append(measure(lead_score, features, labels, memory=False)[0])
+            times["logme"].append(measure(logme_score, features, labels, memory=False)[0])
+        lead, logme = statistics.median(times["lead"]), statistics.median(times["logme"])
+        worst = max(worst, lead / logme)
+        emit(f"| {n:,} | {d:,} | {k} | {lead:.3f} | {logme:.3f} | {lead / logme:.2f} |")
+    emit(f"\nLargest LEAD / LogME ratio: {worst:.2f} (target <= 1 at every size)")
+
+
+def interval_cost(n: int, d: int, k: int, repeats: int, emit) -> None:
+    """LEAD with its bootstrap interval against LEAD alone (lead_hf.scoring.intervals)."""
+    features, labels = synthetic(n, d, k)
+    alone = _median_seconds(lead_score, features, labels, repeats)
+    with_interval = _median_seconds(lambda x, y: score_with_spread("lead", x, y), features, labels, repeats)
+    emit(f"\nLEAD's interval at N={n:,} D={d:,} K={k}: LEAD {alone:.2f} s, LEAD with its interval "
+         f"{with_interval:.2f} s; the interval costs {(with_interval - alone) / alone:.2f}x LEAD (target <= 2), "
+         f"LEAD with it {with_interval / alone:.2f}x LEAD alone")
+
+
 def scaling(emit) -> None:
     base = {"n": 20_000, "d": 1_024, "k": 50}
     grid = [("n", [10_000, 20_000, 50_000]), ("d", [256, 1_024, 2_048]), ("k", [10, 50, 200])]
@@ -135,6 +174,8 @@ def main() -> None:
         print(line, flush=True)
 
     headline(args.n, args.d, args.k, args.repeats, emit)
+    interval_cost(args.n, args.d, args.k, args.repeats, emit)
+    ratios(args.repeats, emit)
     if not args.no_scaling:
         scaling(emit)
     if args.write:

@@ -314,19 +314,18 @@ def evolved_score(
     return -float(_sample_cross_entropies(p0, labels, decay, opts.score_form).mean()), decay
 
 
-SMALL_INPUT_VALUES = 1 << 24  # up to this many feature values (128 MiB in float64) LEAD works in float64
 SAFE_EXPONENT = {np.dtype(np.float32): 24, np.dtype(np.float64): 256}  # |x| in 2^(+-e): squares and sums stay finite
 
 
 def _working_features(x: np.ndarray) -> np.ndarray:
-    """The features in LEAD's working form: small inputs in float64 (rescaling the features then moves the
-    score by rounding only, ~1e-12), and values multiplied by a power of two, which is exact, when their
-    magnitude would overflow or underflow a square in the working precision (e.g. features x 1e18)."""
+    """The features in LEAD's working form: in their own float type (float32 keeps single-precision BLAS: the
+    probe's ridge system has a condition number of at most about D / reg, far from float32's limits), multiplied
+    by a power of two, which is exact, when their magnitude would overflow or underflow a square in that
+    precision (e.g. features x 1e18)."""
     peak = max(abs(float(x.max())), abs(float(x.min())))
     exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
-    small = x.size <= SMALL_INPUT_VALUES
-    if small or abs(exponent) > SAFE_EXPONENT[x.dtype]:
-        x = np.ldexp(x, -exponent, dtype=np.float64 if small else x.dtype)  # one new array; the caller's is untouched
+    if abs(exponent) > SAFE_EXPONENT[x.dtype]:
+        x = np.ldexp(x, -exponent, dtype=x.dtype)  # one new array; the caller's is untouched
     return x
 
 
@@ -351,8 +350,8 @@ def lead_score(
     ``source_logits`` is accepted for the common scorer signature and unused.
 
     Args:
-        features (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features. Up to 2^24
-            values LEAD works on a float64 copy; larger float32 input stays float32 (no copy).
+        features (`array-like` of shape `(n_samples, n_features)`): frozen penultimate features. float32 input
+            stays float32 (no copy, single-precision BLAS), anything else is float64.
         labels (`array-like` of shape `(n_samples,)`): target labels (ints or strings; re-encoded).
         source_logits (`array-like`, *optional*): ignored.
         return_details (`bool`, *optional*): return a :class:`LeadResult` instead of the float.

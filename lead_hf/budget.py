@@ -1,0 +1,126 @@
+"""Adaptive image budget: successive halving over the images per class (Jamieson and Talwalkar, AISTATS 2016).
+
+Every candidate is scored on a few images per class; only the best share goes on to the next round, which
+adds images (each round's images are a superset of the last round's, so a model extends its features instead of
+extracting them again); the last round is the full budget. Models eliminated in a round rank below every model
+that went further, in the order of their score at their last round (scores on different image counts are not
+compared). Pure logic: the caller scores a round (see :func:`lead_hf.rank.rank_models`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import InvalidInputError
+
+__all__ = ["Budget", "RoundResult", "successive_halving"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A schedule of images per class and the share of models each round keeps.
+
+    Attributes:
+        per_class (`tuple[int, ...]`): images per class of each round, increasing; the last is the full budget.
+        keep (`float`): the share of the round's models that goes on (rounded up).
+        min_kept (`int`): at least this many models reach the last round (a runner-up to compare with).
+    """
+
+    per_class: tuple[int, ...]
+    keep: float = 1.0 / 3.0
+    min_kept: int = 2
+
+    def __post_init__(self) -> None:
+        counts = tuple(self.per_class) if isinstance(self.per_class, Sequence) else ()
+        if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts) or list(
+            counts
+        ) != sorted(set(counts)):
+            raise InvalidInputError(f"budget per_class must be increasing ints >= 1, e.g. (11, 33, 100); got {self.per_class!r}.")
+        if not 0.0 < self.keep < 1.0:
+            raise InvalidInputError(f"budget keep must be a share in (0, 1), e.g. 1/3; got {self.keep!r}.")
+        if isinstance(self.min_kept, bool) or not isinstance(self.min_kept, int) or self.min_kept < 1:
+            raise InvalidInputError(f"budget min_kept must be an int >= 1; got {self.min_kept!r}.")
+        object.__setattr__(self, "per_class", counts)
+
+    @classmethod
+    def halving(cls, full_per_class: int, *, eta: int = 3, first_per_class: int = 10) -> Budget:
+        """Rounds of ``full / eta^r`` images per class down to ``first_per_class`` or more, keeping 1/eta each time.
+
+        Args:
+            full_per_class (`int`): the full budget (images per class of the last round).
+            eta (`int`, *optional*, defaults to 3): the factor between rounds (images up, models down).
+            first_per_class (`int`, *optional*, defaults to 10): the fewest images per class of the first round
+                (a 5-fold probe needs a few per class and per fold).
+
+        Example:
+            >>> Budget.halving(100).per_class
+            (11, 33, 100)
+        """
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise InvalidInputError(f"budget eta must be an int >= 2; got {eta!r}.")
+        if isinstance(full_per_class, bool) or not isinstance(full_per_class, int) or full_per_class < 1:
+            raise InvalidInputError(f"the full budget must be an int >= 1 image per class; got {full_per_class!r}.")
+        counts = [full_per_class]
+        while math.ceil(counts[-1] / eta) >= first_per_class:
+            counts.append(math.ceil(counts[-1] / eta))
+        return cls(tuple(reversed(counts)), keep=1.0 / eta)
+
+    def n_kept(self, n_models: int) -> int:
+        """How many of ``n_models`` go on to the next round."""
+        return min(n_models, max(self.min_kept, math.ceil(n_models * self.keep - 1e-9)))
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """Where a model stopped: the last round it was scored in, its images per class there, and its score."""
+
+    model: str
+    round: int
+    per_class: int
+    score: float
+
+
+def successive_halving(
+    models: Sequence[str],
+    score_round: Callable[[list[str], int], Mapping[str, float]],
+    budget: Budget,
+    *,
+    within_noise: Callable[[str, str], bool] | None = None,
+    on_round: Callable[[int, int, list[str]], None] | None = None,
+) -> list[RoundResult]:
+    """Run the rounds of ``budget`` and return every model's result, best first.
+
+    Args:
+        models (sequence of `str`): the candidates.
+        score_round (`Callable[[list[str], int], Mapping[str, float]]`): scores of the given models on that many
+            images per class (higher is better; ``nan`` for a model that failed: it stops there, ranked last).
+        budget (`Budget`): the schedule.
+        within_noise (`Callable[[str, str], bool]`, *optional*): ``within_noise(a, b)`` is true when b's score is
+            within noise of a's (scored in the same round). A model below the cut that is within noise of the
+            last model kept goes on too: the cut then never separates models the data cannot tell apart.
+        on_round (`Callable[[int, int, list[str]], None]`, *optional*): called as ``on_round(round, per_class,
+            models)`` before each round (progress).
+
+    Returns:
+        `list[RoundResult]`: models that reached a later round first; within a round, by score; failures last.
+    """
+    alive, results = list(models), {}
+    for index, per_class in enumerate(budget.per_class):
+        if on_round is not None:
+            on_round(index, per_class, alive)
+        scores = score_round(list(alive), per_class)
+        for model in alive:
+            results[model] = RoundResult(model, index, per_class, float(scores.get(model, math.nan)))
+        ranked = sorted((m for m in alive if not math.isnan(results[m].score)), key=lambda m: -results[m].score)
+        n_kept = budget.n_kept(len(ranked))
+        alive = ranked[:n_kept]
+        if within_noise is not None and alive:
+            alive += [m for m in ranked[n_kept:] if within_noise(alive[n_kept - 1], m)]
+    return sorted(results.values(), key=_order)
+
+
+def _order(result: RoundResult) -> tuple[bool, int, float]:
+    failed = math.isnan(result.score)
+    return failed, -result.round, 0.0 if failed else -result.score
