@@ -60,6 +60,21 @@ def parse_level(text: str) -> float | None:
     return level
 
 
+def parse_budget(text: str) -> str | Any | None:
+    """``"halving"`` as is, ``"none"`` -> None, ``"12,34,100"`` -> ``Budget((12, 34, 100))`` (the best third goes on)."""
+    from .budget import Budget
+
+    word = text.strip().lower()
+    if word in ("halving", "none"):
+        return None if word == "none" else word
+    try:
+        return Budget(tuple(int(n) for n in parse_names(text)))
+    except (ValueError, argparse.ArgumentTypeError) as err:
+        raise argparse.ArgumentTypeError(
+            f"expected halving, none or increasing images per class such as 12,34,100; got {text!r} ({err})"
+        ) from err
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lead-hf`` (subcommands rank, score, bench, install-metric)."""
     parser = argparse.ArgumentParser(prog="lead-hf", description="Rank pre-trained image classifiers for fine-tuning (LEAD and baselines).")
@@ -89,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--task", help="the task of a nested ground-truth file {task: {model: accuracy}}")
     rank.add_argument("--confidence", type=parse_level, default=0.9, metavar="LEVEL",
                       help="level of the score intervals and noise groups (default 0.9; none: scores only)")
+    rank.add_argument("--budget", type=parse_budget, default=None, metavar="PLAN",
+                      help="adaptive image budget: halving (successive halving up to --max-samples-per-class), or "
+                           "images per class per round such as 12,34,100 (default: every model on every image)")
     rank.add_argument("--verify-top", type=int, default=0, metavar="K",
                       help="fine-tune the best K models (transformers Trainer, new head, learning rate chosen on a "
                            "validation part) and print their measured accuracy beside the ranking (default 0: off)")
@@ -157,7 +175,7 @@ def _rank_and_report(args: argparse.Namespace, accelerator: Any) -> int:
         scorers=args.scorers, split=args.split, image_column=args.image_column, label_column=args.label_column,
         max_samples_per_class=args.max_samples_per_class, seed=args.seed, batch_size=args.batch_size,
         cache_dir=args.cache_dir, ground_truth=truth, progress=not args.no_progress, accelerator=accelerator,
-        verify_top=args.verify_top, confidence=args.confidence,
+        verify_top=args.verify_top, confidence=args.confidence, budget=args.budget,
     )  # fmt: skip
     if not accelerator.is_main_process:
         return 0

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     import datasets
     from PIL import Image as PILImage
 
-__all__ = ["ImageDataset", "decode_rgb_image", "load_image_dataset", "subsample_per_class", "open_rgb_image"]
+__all__ = [
+    "ImageDataset", "decode_rgb_image", "load_image_dataset", "per_class_sample", "select_rows", "subsample_per_class",
+    "open_rgb_image",
+]
 
 logger = get_logger(__name__)
 
@@ -160,30 +163,55 @@ def load_image_dataset(
     return subsample_per_class(full, max_samples_per_class, seed=seed)
 
 
+def per_class_sample(labels: np.ndarray, max_samples_per_class: int, *, seed: int = 0) -> np.ndarray:
+    """Row indices (sorted) of at most ``max_samples_per_class`` rows of each class, drawn with ``seed``.
+
+    Each class's rows are put in one seeded random order (it depends on the seed and the class only) and the first
+    ``max_samples_per_class`` are taken: the same seed's larger sample is a superset of its smaller one, so a model
+    scored on more images extends its features instead of extracting them again.
+    """
+    keep = []
+    for label in range(int(labels.max()) + 1 if labels.size else 0):
+        rows = np.flatnonzero(labels == label)
+        keep.append(np.random.default_rng([seed, label]).permutation(rows)[:max_samples_per_class])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
 def subsample_per_class(data: ImageDataset, max_samples_per_class: int, *, seed: int = 0) -> ImageDataset:
     """Keep at most ``max_samples_per_class`` rows of each class, drawn with ``seed``, in dataset order.
 
-    Classes with fewer rows keep all of them. The same input and seed always select the same rows.
+    Classes with fewer rows keep all of them. The same input and seed always select the same rows, and a larger
+    ``max_samples_per_class`` selects a superset (see :func:`per_class_sample`).
     """
     _check_max_samples(max_samples_per_class)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for label in range(len(data.class_names)):
-        rows = np.flatnonzero(data.labels == label)
-        if len(rows) > max_samples_per_class:
-            rows = rng.choice(rows, size=max_samples_per_class, replace=False)
-        keep.append(rows)
-    keep = np.sort(np.concatenate(keep))
+    keep = per_class_sample(data.labels, max_samples_per_class, seed=seed)
     small = [data.class_names[k] for k in range(len(data.class_names))
              if 0 < np.count_nonzero(data.labels == k) < max_samples_per_class]
     if small:
         logger.info("%d class(es) have fewer than %d rows and are kept whole: %s",
                     len(small), max_samples_per_class, small[:10])
     sampling = {"max_samples_per_class": max_samples_per_class, "seed": seed}
+    return select_rows(data, keep, fingerprint=json_digest({"parent": data.fingerprint, "sampler": 2, **sampling}),
+                       **sampling)
+
+
+def select_rows(data: ImageDataset, rows: np.ndarray, *, fingerprint: str | None = None, **sampling: Any) -> ImageDataset:
+    """The dataset restricted to ``rows`` (indices, in that order), with its columns and class names.
+
+    Args:
+        data (`ImageDataset`): the dataset.
+        rows (`np.ndarray`): row indices.
+        fingerprint (`str`, *optional*): the new fingerprint (default: a digest of the parent's and the rows).
+        **sampling: ``max_samples_per_class`` and ``seed`` to record (default: the parent's).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if fingerprint is None:
+        fingerprint = json_digest({"parent": data.fingerprint, "rows": rows.tolist()})
+    recorded = {"max_samples_per_class": data.max_samples_per_class, "seed": data.seed, **sampling}
     return ImageDataset(
-        dataset=data.dataset.select(keep), image_column=data.image_column, label_column=data.label_column,
-        class_names=list(data.class_names), name=data.name, split=data.split, labels=data.labels[keep],
-        fingerprint=json_digest({"parent": data.fingerprint, **sampling}), **sampling,
+        dataset=data.dataset.select(rows), image_column=data.image_column, label_column=data.label_column,
+        class_names=list(data.class_names), name=data.name, split=data.split, labels=data.labels[rows],
+        fingerprint=fingerprint, **recorded,
     )
 
 

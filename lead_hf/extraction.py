@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import torch
     from accelerate import Accelerator
 
-__all__ = ["Extraction", "extract"]
+__all__ = ["Extraction", "concatenate", "extract"]
 
 logger = get_logger(__name__)
 
@@ -74,6 +74,27 @@ class Extraction:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def concatenate(parts: list[Extraction]) -> Extraction:
+    """One model's extractions of several image sets, as one: rows stacked in order, seconds and skipped images
+    summed, ``from_cache`` only when every part came from the cache.
+
+    Raises:
+        ValueError: no parts, or parts of different models.
+    """
+    if not parts or len({p.model_id for p in parts}) != 1:
+        raise ValueError(f"concatenate needs extractions of one model, got {[p.model_id for p in parts]}.")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return Extraction(
+        model_id=first.model_id, features=np.concatenate([p.features for p in parts]),
+        logits=None if first.logits is None else np.concatenate([p.logits for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]), n_params=first.n_params,
+        seconds=sum(p.seconds for p in parts), from_cache=all(p.from_cache for p in parts),
+        n_skipped=sum(p.n_skipped for p in parts), revision=first.revision,
+    )  # fmt: skip
 
 
 def extract(

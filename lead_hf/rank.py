@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -23,9 +24,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._cache import writable_cache_dir
 from ._logging import get_logger
 from ._validation import check_count, check_number_option
+from .budget import Budget
 from .data import ImageDataset
 from .errors import InvalidInputError
 from .finetune import FinetuneRecipe
@@ -121,6 +125,7 @@ def rank_models(
     verify_top: int = 0,
     finetune_recipe: FinetuneRecipe | None = None,
     confidence: float | None = 0.9,
+    budget: str | Budget | None = None,
 ) -> Ranking:
     """Rank pre-trained image classifiers by how well they should fine-tune on ``dataset``.
 
@@ -162,6 +167,12 @@ def rank_models(
             (``<scorer>_ci``), of the noise groups and of :meth:`Ranking.comparison` (see
             :mod:`lead_hf.scoring.intervals`; LEAD's costs a fraction of LEAD, another scorer's about ten of its
             runs on half the images). ``None``: scores only.
+        budget (`str` or `Budget`, *optional*): ``None`` scores every model on every image. ``"halving"``:
+            successive halving up to ``max_samples_per_class`` images per class (:meth:`Budget.halving`: rounds of
+            ``full / 3^r`` images per class from 10 up, the best third of the models going on each round); or a
+            :class:`~lead_hf.budget.Budget`. A model scored on more images extracts only the new ones; rows say how
+            many images a model was scored on (``n_images``) and its last round (``budget_round``), and models that
+            went further rank first (see docs/BENCHMARKS.md, "Adaptive budget", for what it costs and loses).
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -190,6 +201,9 @@ def rank_models(
 
     from .data import load_image_dataset  # torch/datasets only once the options are known to be good
 
+    budget = _check_budget(budget, max_samples_per_class)
+    if budget is not None:
+        max_samples_per_class = budget.per_class[-1]
     data = load_image_dataset(
         dataset, split=split, image_column=image_column, label_column=label_column,
         max_samples_per_class=max_samples_per_class, seed=seed,
@@ -208,34 +222,21 @@ def rank_models(
     score_one = dict(scorers=scorers, scorer_options=scorer_options, batch_size=batch_size, cache_dir=cache_dir,
                      accelerator=accelerator, split_models=split_models, progress=progress,
                      spread_seed=None if confidence is None else seed)
-    # Strided order: split_between_processes gives contiguous chunks, and lists often group a family's sizes
-    # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
-    order = [i for k in range(accelerator.num_processes) for i in range(k, len(candidates), accelerator.num_processes)]
-    jobs = [(i, *candidates[i]) for i in order] if split_models else [(i, *c) for i, c in enumerate(candidates)]
-    started = time.monotonic()
-    rows = []
-    with accelerator.split_between_processes(jobs) if split_models else contextlib.nullcontext(jobs) as mine:
-        for position, (i, name, hub_params) in enumerate(
-            _progress(mine, progress=progress, accelerator=accelerator, desc="Ranking models")
-        ):
-            if on_model is not None:
-                on_model(position, len(mine), name)
-            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
-                row = _empty_row(name, scorers, hub_params)
-                row["error"] = f"not ranked: the time limit of {time_limit_s:g} s was reached first"
-            else:
-                row = _rank_one(name, hub_params, data, **score_one)
-            rows.append((i, row))
-    if split_models:
-        from accelerate.utils import gather_object
-
-        rows = gather_object(rows)  # every process gets every row
-    rows = [row for _, row in sorted(rows, key=lambda pair: pair[0])]  # candidate order (ties keep it)
+    run_jobs = functools.partial(_run_jobs, accelerator=accelerator, split_models=split_models, progress=progress,
+                                 on_model=on_model, time_limit_s=time_limit_s, started=time.monotonic(),
+                                 scorers=scorers)
+    if budget is None:
+        rows = run_jobs(candidates, lambda name, hub_params: _rank_one(name, hub_params, [data], **score_one),
+                        desc="Ranking models")
+    else:
+        rows = _rank_adaptively(candidates, data, budget, run_jobs=run_jobs, score_one=score_one,
+                                primary=scorers[0], seed=seed)
     if truth is not None:
         for row in rows:
             row["ground_truth"] = match_truth(row["model"], truth)
     metadata = {"split": data.split, "n_images": len(data), "n_classes": data.num_classes,
                 "max_samples_per_class": data.max_samples_per_class, "seed": data.seed,
+                "budget": None if budget is None else {"per_class": list(budget.per_class), "keep": budget.keep},
                 "scorer_options": {name: dict(opts) for name, opts in (scorer_options or {}).items()}}
     ranking = Ranking(rows, scorers=scorers, dataset=data.name, ground_truth=truth, metadata=metadata,
                       confidence=confidence)
@@ -247,23 +248,108 @@ def rank_models(
     return ranking
 
 
-def _rank_one(name: str, hub_params: int | None, data: Any, *, scorers: tuple[str, ...],
+def _run_jobs(candidates: list[tuple[str, int | None]], rank_one: Callable[[str, int | None], dict[str, Any]], *,
+              desc: str, accelerator: Any, split_models: bool, progress: bool,
+              on_model: Callable[[int, int, str], None] | None, time_limit_s: float | None, started: float,
+              scorers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``rank_one(name, hub_params)`` for every candidate, whole models split between the processes; every process
+    returns every row, in candidate order. Models not started within the time limit get a row saying so."""
+    # Strided order: split_between_processes gives contiguous chunks, and lists often group a family's sizes
+    # together; process k gets models k, k+P, k+2P, ... so that big and small models spread over processes.
+    processes = accelerator.num_processes
+    order = [i for k in range(processes) for i in range(k, len(candidates), processes)]
+    jobs = [(i, *candidates[i]) for i in order] if split_models else [(i, *c) for i, c in enumerate(candidates)]
+    rows = []
+    with accelerator.split_between_processes(jobs) if split_models else contextlib.nullcontext(jobs) as mine:
+        for position, (i, name, hub_params) in enumerate(
+            _progress(mine, progress=progress, accelerator=accelerator, desc=desc)
+        ):
+            if on_model is not None:
+                on_model(position, len(mine), name)
+            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
+                row = _empty_row(name, scorers, hub_params)
+                row["error"] = f"not ranked: the time limit of {time_limit_s:g} s was reached first"
+            else:
+                row = rank_one(name, hub_params)
+            rows.append((i, row))
+    if split_models:
+        from accelerate.utils import gather_object
+
+        rows = gather_object(rows)  # every process gets every row
+    return [row for _, row in sorted(rows, key=lambda pair: pair[0])]  # candidate order (ties keep it)
+
+
+def _check_budget(budget: Any, max_samples_per_class: int | None) -> Budget | None:
+    """``None``, ``"halving"`` (:meth:`Budget.halving` of ``max_samples_per_class``) or a :class:`Budget` whose last
+    round is ``max_samples_per_class`` (when given)."""
+    if budget is None:
+        return None
+    if isinstance(budget, str) and budget == "halving":
+        if max_samples_per_class is None:
+            raise InvalidInputError("budget='halving' needs max_samples_per_class, the full budget of the last round "
+                                    "(e.g. max_samples_per_class=100), or pass a Budget(per_class=(...)).")
+        return Budget.halving(check_count(max_samples_per_class, name="max_samples_per_class"))
+    if not isinstance(budget, Budget):
+        raise InvalidInputError(f"budget must be None, 'halving' or a lead_hf.budget.Budget; got {budget!r}.")
+    if max_samples_per_class is not None and budget.per_class[-1] != max_samples_per_class:
+        raise InvalidInputError(f"the budget's last round has {budget.per_class[-1]} images per class but "
+                                f"max_samples_per_class={max_samples_per_class}; make them equal or omit one.")
+    return budget
+
+
+def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDataset, budget: Budget, *,
+                     run_jobs: Callable[..., list[dict[str, Any]]], score_one: dict[str, Any], primary: str,
+                     seed: int) -> list[dict[str, Any]]:
+    """Successive halving (:mod:`lead_hf.budget`) over nested class-balanced samples of ``data``: round r's images
+    are round r-1's plus new ones, and a model extracts only the new ones (each part is cached on its own)."""
+    from .budget import successive_halving
+    from .data import per_class_sample, select_rows
+
+    seen: set[int] = set()
+    parts = []  # parts[r]: the images round r adds
+    for per_class in budget.per_class:
+        rows = per_class_sample(data.labels, per_class, seed=seed)
+        parts.append(select_rows(data, np.array([r for r in rows if r not in seen], dtype=np.int64)))
+        seen.update(rows.tolist())
+    hub_params = dict(candidates)
+    latest: dict[str, dict[str, Any]] = {}
+
+    def score_round(names: list[str], per_class: int) -> dict[str, float]:
+        index = budget.per_class.index(per_class)
+        logger.info("Budget round %d/%d: %d model(s) on %d image(s) per class", index + 1, len(budget.per_class),
+                    len(names), per_class)
+        rows = run_jobs([(name, hub_params[name]) for name in names],
+                        lambda name, params: _rank_one(name, params, parts[: index + 1], **score_one),
+                        desc=f"Round {index + 1}/{len(budget.per_class)} ({per_class} images per class)")
+        for row in rows:
+            latest[row["model"]] = {**row, "budget_round": index + 1}
+        return {row["model"]: row[primary] for row in rows}
+
+    successive_halving([name for name, _ in candidates], score_round, budget)
+    return [latest[name] for name, _ in candidates]
+
+
+def _rank_one(name: str, hub_params: int | None, parts: Sequence[ImageDataset], *, scorers: tuple[str, ...],
               scorer_options: Mapping[str, Mapping[str, Any]] | None, batch_size: int, cache_dir: Path,
               accelerator: Any, split_models: bool, progress: bool, spread_seed: int | None) -> dict[str, Any]:
-    """Extract and score one model; any failure is reported in its row (the other models go on)."""
-    from .extraction import extract
+    """Extract and score one model on the images of ``parts`` (one dataset, or the nested rounds of a budget); any
+    failure is reported in its row (the other models go on)."""
+    from .extraction import concatenate, extract
 
     row = _empty_row(name, scorers, hub_params)
     start = time.perf_counter()
     try:
-        extraction = extract(name, data, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir,
-                             shard_across_processes=not split_models, progress=progress)
+        extraction = concatenate([
+            extract(name, part, batch_size=batch_size, accelerator=accelerator, cache_dir=cache_dir,
+                    shard_across_processes=not split_models, progress=progress) for part in parts
+        ])  # fmt: skip
     except Exception as err:  # a model that cannot be loaded or run is reported, the others go on
         logger.warning("Model %s failed: %s", name, err)
         logger.debug("Traceback of the failure of %s", name, exc_info=True)
         row.update(extract_seconds=time.perf_counter() - start, error=f"{type(err).__name__}: {err}")
         return row
     row.update(extract_seconds=time.perf_counter() - start, n_params=extraction.n_params,
+               n_images=int(extraction.labels.shape[0]),
                from_cache=extraction.from_cache, source_head=extraction.logits is not None,
                n_skipped=extraction.n_skipped)
     start = time.perf_counter()
@@ -446,7 +532,7 @@ def _empty_row(name: str, scorers: tuple[str, ...], n_params: int | None) -> dic
     return {
         "model": name, **dict.fromkeys(scorers, math.nan), **diagnostics, "n_params": n_params,
         "extract_seconds": math.nan, "score_seconds": math.nan, "from_cache": None, "source_head": None,
-        "n_skipped": None, "error": None,
+        "n_skipped": None, "n_images": None, "error": None,
     }  # fmt: skip
 
 

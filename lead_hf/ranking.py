@@ -26,9 +26,10 @@ DIAGNOSTICS_LEGEND = (
 # Columns of a verify_top fine-tuning, after the ground truth.
 VERIFICATION = ("finetuned_accuracy", "finetune_seconds", "finetune_learning_rate", "finetune_error")
 # Columns after the scores, in table order.
-BOOKKEEPING = ("n_params", "extract_seconds", "score_seconds", "from_cache", "source_head", "n_skipped", "error")
+BOOKKEEPING = ("n_params", "n_images", "budget_round", "extract_seconds", "score_seconds", "from_cache", "source_head",
+               "n_skipped", "error")
 # Table columns of the JSON/DataFrame export that the text and Markdown tables leave out.
-HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped", "finetune_learning_rate")
+HIDDEN_IN_TABLES = ("from_cache", "score_seconds", "source_head", "n_skipped", "finetune_learning_rate", "budget_round")
 NO_SOURCE_HEAD = "n/a (no source head)"
 # Row key of each scorer's ScoreSpread (lead_hf.scoring.intervals): kept in memory, never exported.
 SPREADS = "_spreads"
@@ -102,9 +103,11 @@ class Ranking:
                 row[f"{scorer}_group"] = group
 
     def _spread_rows(self, scorer: str) -> list[dict[str, Any]]:
-        """The rows with a spread of ``scorer`` and a score, best first by that scorer."""
+        """The rows with a spread of ``scorer`` and a score, best first by that scorer; with an adaptive budget, those
+        of the last round reached (only models scored on the same images are compared)."""
         rows = [r for r in self.rows if scorer in r.get(SPREADS, {}) and not is_missing(r.get(scorer))]
-        return sorted(rows, key=lambda r: -r[scorer])
+        last = max((r.get("budget_round") or 0 for r in rows), default=0)
+        return sorted((r for r in rows if (r.get("budget_round") or 0) == last), key=lambda r: -r[scorer])
 
     def comparison(self, scorer: str | None = None) -> dict[str, Any] | None:
         """How sure the order of one scorer is (needs ``confidence``; ``None`` without spreads or two scored models).
@@ -146,9 +149,11 @@ class Ranking:
             text += f" No two models are within noise of each other ({found['level']:.0%} level)."
         return text
 
-    def _sort_key(self, row: dict[str, Any]) -> tuple[bool, float]:
-        value = row.get(self.primary)
-        return (True, 0.0) if is_missing(value) else (False, -float(value))
+    def _sort_key(self, row: dict[str, Any], scorer: str | None = None) -> tuple[bool, int, float]:
+        """Scored rows first; with an adaptive budget, models that reached a later round first (scores on different
+        numbers of images are not compared); then by score."""
+        value = row.get(scorer or self.primary)
+        return (True, 0, 0.0) if is_missing(value) else (False, -(row.get("budget_round") or 0), -float(value))
 
     @property
     def primary(self) -> str:
@@ -175,6 +180,17 @@ class Ranking:
         scorer = self._check_scorer(scorer)
         return {row["model"]: float("nan") if is_missing(row.get(scorer)) else row[scorer] for row in self.rows}
 
+    def ordering_scores(self, scorer: str | None = None) -> dict[str, float]:
+        """Values whose order is the scorer's ranking: its scores, or, when an adaptive budget scored models on
+        different numbers of images, ``n - position`` in its (round, score) order. Failed models are ``nan``."""
+        scores = self.scores(scorer)
+        if len({row.get("budget_round") for row in self.rows}) <= 1:
+            return scores
+        ranked = sorted((r for r in self.rows if not math.isnan(scores[r["model"]])),
+                        key=lambda r: self._sort_key(r, scorer))
+        positions = {row["model"]: float(len(ranked) - i) for i, row in enumerate(ranked)}
+        return {model: positions.get(model, math.nan) for model in scores}
+
     def evaluate(self, ground_truth: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
         """Compare each scorer's ranking with fine-tuned accuracies.
 
@@ -193,7 +209,7 @@ class Ranking:
 
         truth = self._truth_by_model(ground_truth)
         return {
-            scorer: evaluate_ranking({m: s for m, s in self.scores(scorer).items() if m in truth}, truth)
+            scorer: evaluate_ranking({m: s for m, s in self.ordering_scores(scorer).items() if m in truth}, truth)
             for scorer in self.scorers
         }
 
@@ -307,9 +323,11 @@ class Ranking:
         """One dot per model at its score, best on top, labelled with its rank: a bar from 0 would make the best
         of negative scores (LEAD, LogME) the shortest bar. With intervals: whiskers, and one shaded band per
         noise group (models within noise of their group's best)."""
-        ordered = sorted(scores.items(), key=lambda item: -item[1])
-        names = _short_names([m for m, _ in ordered])
         rows = {row["model"]: row for row in self.rows}
+        ordered = sorted(scores.items(), key=lambda item: self._sort_key(rows[item[0]], scorer))
+        names = _short_names([m for m, _ in ordered])
+        if len({rows[m].get("budget_round") for m, _ in ordered}) > 1:  # adaptive budget: say what each was scored on
+            names = {m: f"{name} ({rows[m]['n_images']} img)" for m, name in names.items()}
         positions = list(range(len(ordered)))[::-1]
         intervals = [rows[m].get(f"{scorer}_ci") for m, _ in ordered]
         groups = [rows[m].get(f"{scorer}_group") for m, _ in ordered]
@@ -379,7 +397,9 @@ class Ranking:
         truth = ["ground_truth"] if "ground_truth" in present else []
         verified = [c for c in VERIFICATION if c in present]
         scores = [c for s in self.scorers for c in (s, f"{s}_ci", f"{s}_group") if c == s or c in present]
-        return ["model", *scores, *extra, *truth, *verified, *BOOKKEEPING]
+        # Image counts come from rank_models, rounds from an adaptive budget only.
+        bookkeeping = [c for c in BOOKKEEPING if c not in ("n_images", "budget_round") or c in present]
+        return ["model", *scores, *extra, *truth, *verified, *bookkeeping]
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         from .scoring import scorer_info

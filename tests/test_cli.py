@@ -115,6 +115,30 @@ def test_rank_with_ground_truth_prints_tau(assets, tmp_path, capsys):
     assert "logme: weighted tau +1.000" in out or "logme: weighted tau -1.000" in out
 
 
+def test_rank_with_a_budget_and_intervals(assets, tmp_path, capsys):
+    """6 images per class: rounds of 2, 4 and 6; two models, so both reach the last round (min_kept)."""
+    output = tmp_path / "ranking.json"
+    code, out, err = _run(
+        capsys, "rank", assets["data"], "--models", *assets["models"], "--scorers", "logme", "--budget", "2,4,6",
+        "--confidence", "0.8", "--cache-dir", tmp_path / "cache", "--output", output, "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(output.read_text())
+    assert payload["budget"]["per_class"] == [2, 4, 6] and payload["confidence"] == 0.8
+    assert [r["n_images"] for r in payload["rows"]] == [18, 18] and [r["budget_round"] for r in payload["rows"]] == [3, 3]
+    assert all(r["logme_ci"][0] <= r["logme"] <= r["logme_ci"][1] for r in payload["rows"])
+    assert "logme_ci" in out.splitlines()[1] and "n_images" in out.splitlines()[1]
+    assert "By logme, " in out and "80% level" in out
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [("--budget", "30,10", "increasing"), ("--budget", "fast", "halving"),
+                                                       ("--confidence", "1.5", "level in (0, 1)")])
+def test_rank_bad_budget_or_level_is_a_usage_error(flag, value, needle, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rank", "data", "--models", "m", flag, value])
+    assert exit_info.value.code == 2 and needle in capsys.readouterr().err
+
+
 def test_rank_unknown_dataset_is_one_line(assets, tmp_path, capsys):
     code, _, err = _run(capsys, "rank", tmp_path / "no-such-dataset", "--models", assets["models"][0], "--no-progress")
     _assert_one_line_error(code, err, "no-such-dataset")

@@ -69,8 +69,8 @@ def test_to_json_round_trip_with_nulls(ranking, tmp_path):
     assert [r["model"] for r in rows] == ["org/a", "local/dir/c", "org/b", "org/broken"]
     assert rows[1]["logme"] is None and rows[3]["lead"] is None  # NaN -> null
     assert rows[0] == {"model": "org/a", "lead": 0.9, "logme": -2.0, "energy0": 0.5, "loss0": 1.0, "acc0": 0.4,
-                       "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False, "source_head": None,
-                       "n_skipped": None, "error": None}  # fmt: skip
+                       "n_params": 1_500_000, "extract_seconds": 1.25, "score_seconds": 0.5, "from_cache": False,
+                       "source_head": None, "n_skipped": None, "error": None}  # fmt: skip
 
 
 def test_tables(ranking):
@@ -490,3 +490,65 @@ def test_zoo_mobilenets_end_to_end(tmp_path):
     for name, row in rows.items():
         assert row["leep"] < 0 and 0 <= row["acc0"] <= 1 and np.isfinite(row["lead"])
         assert row["n_params"] == metadata[name]["params_total"]  # the zoo's own count of the same network
+
+
+# ---- adaptive budget ---------------------------------------------------------------------------------
+
+
+def test_adaptive_budget_extends_features_and_ranks_by_round(assets, tmp_path, monkeypatch):
+    from _tiny import make_tiny_classifier
+
+    from lead_hf.budget import Budget
+
+    extract_module = importlib.import_module("lead_hf.extraction")
+    real_extract, calls = extract_module.extract, []
+
+    def recording_extract(model, data, **kwargs):
+        result = real_extract(model, data, **kwargs)
+        calls.append((Path(str(model)).name, len(data), result.from_cache))
+        return result
+
+    monkeypatch.setattr(extract_module, "extract", recording_extract)
+    images = make_imagefolder(tmp_path, n_classes=3, per_class=12, mixed_modes=False)
+    models = [assets["resnet"], assets["vit"], make_tiny_classifier(tmp_path, arch="convnext", num_labels=4)]
+    budget = Budget((4, 8, 12), keep=1 / 3)  # 3 models, then the best 2 (min_kept) twice
+    options = dict(scorers=("logme", "lead"), cache_dir=tmp_path / "cache", batch_size=8, progress=False, budget=budget)
+    ranking = rank_models(models, images, **options)
+
+    rounds = {Path(r["model"]).name: r["budget_round"] for r in ranking.rows}
+    assert sorted(rounds.values()) == [1, 3, 3]
+    assert [r["budget_round"] for r in ranking.rows] == [3, 3, 1]  # models that went further rank first
+    assert [r["n_images"] for r in ranking.rows] == [36, 36, 12]
+    dropped = next(name for name, r in rounds.items() if r == 1)
+    # every extraction is of 12 images (4 new per class); a model extends its features, never re-extracts them
+    assert {n for _, n, _ in calls} == {12}
+    fresh = [(name, n) for name, n, cached in calls if not cached]
+    assert sorted(fresh) == sorted([(dropped, 12)] + [(Path(str(m)).name, 12) for m in models if Path(str(m)).name != dropped] * 3)
+    payload = json.loads(ranking.to_json())
+    assert payload["budget"] == {"per_class": [4, 8, 12], "keep": pytest.approx(1 / 3)}
+    assert [r["n_images"] for r in payload["rows"]] == [36, 36, 12]
+    # intervals and noise groups compare only the models of the last round (the same images)
+    assert ranking.rows[2]["logme_group"] is None and ranking.rows[0]["logme_group"] == 1
+    # the ranking's evaluation follows the (round, score) order
+    truth = {Path(str(m)).name: acc for m, acc in zip(models, (0.9, 0.8, 0.7), strict=True)}
+    positions = ranking.ordering_scores("logme")
+    assert positions[ranking.rows[0]["model"]] == 3.0 and positions[ranking.rows[2]["model"]] == 1.0
+    assert math.isfinite(ranking.evaluate(truth)["logme"]["weighted_tau"])
+
+    calls.clear()
+    again = rank_models(models, images, **options)  # the same budget again: every part from the cache
+    assert calls and all(cached for _, _, cached in calls)
+    assert [r["logme"] for r in again.rows] == [r["logme"] for r in ranking.rows]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"budget": "halving"}, "needs max_samples_per_class"), ({"budget": "fast"}, "must be None, 'halving'"),
+     ({"budget": "BUDGET", "max_samples_per_class": 20}, "last round has 12 images per class")],
+)
+def test_bad_budget_options_fail_before_any_work(assets, kwargs, match):
+    from lead_hf.budget import Budget
+
+    kwargs = {k: Budget((4, 12)) if v == "BUDGET" else v for k, v in kwargs.items()}
+    with pytest.raises(InvalidInputError, match=match):
+        rank_models([assets["resnet"]], assets["data"], progress=False, **kwargs)
