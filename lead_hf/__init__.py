@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "rank_models": "lead_hf.rank",
     "rank_hub_models": "lead_hf.rank",
     "Ranking": "lead_hf.rank",
+    "Budget": "lead_hf.budget",
     "load_metric": "lead_hf.metric",
     "register_metric": "lead_hf.metric",
     "LeadHfError": "lead_hf.errors",

@@ -1,0 +1,163 @@
+"""Adaptive image budget (successive halving) against the full budget: cost, top-1 and weighted tau.
+
+Two measurements:
+
+- on features (``--features``, default): the zoo's saved features of every pool (``zoo``, ``zoo2`` and both merged),
+  LEAD on the first n images per class (the zoo's rows are shuffled, so this is a nested sample, as
+  ``rank_models`` draws). Cost = images extracted (a model extends its features, so round r costs its new images)
+  over the full budget's (every model on every image).
+- end to end (``--end-to-end``): ``lead_hf.rank_models`` on ``zoo/data/<task>`` (train split) with every model of
+  ``zoo/hf`` and ``zoo2/hf``, fresh caches, full budget then ``budget``; cost = wall seconds of the budget run over
+  the full run's (model loading, decoding, forward passes and scoring: what a user waits for).
+
+    python -m benchmarks.adaptive_budget [--end-to-end] [--tasks cifar10,...] [--write]
+
+``--write`` puts the tables in docs/BENCHMARKS.md (section ``adaptive_budget``; end to end: ``adaptive_budget_e2e``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._docs import replace_section
+from lead_hf.budget import Budget, successive_halving
+from lead_hf.cli import parse_names
+from lead_hf.evaluation import weighted_tau
+from lead_hf.scoring.lead import lead_score
+from lead_hf.zoo import (
+    default_zoo_dir,
+    first_per_class,
+    list_zoo_tasks,
+    load_ground_truth,
+    load_zoo_task,
+    merge_zoo_tasks,
+)
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+FULL = 100  # images per class of the full budget
+# The default schedule first, then the other schedules measured (a frontier, not a tuned choice).
+SCHEDULES = {
+    "halving, eta 3 (default)": Budget.halving(FULL),
+    "halving, eta 2, from 20": Budget.halving(FULL, eta=2, first_per_class=20),
+    "two rounds, 25 then the best fifth": Budget((25, FULL), keep=0.2),
+}
+
+
+def _pools(tasks: list[str] | None):
+    zoo2 = default_zoo_dir("zoo2")
+    for task in tasks or list_zoo_tasks():
+        first = load_zoo_task(task)
+        yield "zoo", first
+        if zoo2 is not None and task in list_zoo_tasks(zoo2):
+            second = load_zoo_task(task, zoo2)
+            yield "zoo2", second
+            yield "zoo + zoo2", merge_zoo_tasks([first, second])
+
+
+def _cost(results, budget: Budget, n_models: int) -> float:
+    """Images extracted under the budget over the full budget's: round r adds its new images per survivor."""
+    bounds = (0, *budget.per_class)
+    extracted = sum(sum(r.round >= k for r in results) * (bounds[k + 1] - bounds[k]) for k in range(len(budget.per_class)))
+    return extracted / (n_models * budget.per_class[-1])
+
+
+def features_table(tasks: list[str] | None) -> list[str]:
+    scores: dict[tuple[str, str, int], float] = {}
+    pools = list(_pools(tasks))
+
+    def lead_at(task, model: str, per_class: int) -> float:
+        key = (task.name, model, per_class)  # a model belongs to one pool, so (task, model) names its features
+        if key not in scores:
+            rows = first_per_class(task.labels, per_class)
+            scores[key] = lead_score(task.features[model][rows], task.labels[rows])
+        return scores[key]
+
+    lines = []
+    for name, budget in SCHEDULES.items():
+        lines += [f"### {name}: images per class {', '.join(map(str, budget.per_class))}, keep {budget.keep:.2f}", "",
+                  "| pool | task | models | cost (images) | top-1 full | top-1 budget | weighted tau full | weighted tau budget |",
+                  "|---|---|---|---|---|---|---|---|"]
+        summary = []
+        for pool, task in pools:
+            models = task.models
+            full = {m: lead_at(task, m, FULL) for m in models}
+            results = successive_halving(models, lambda names, n, t=task: {m: lead_at(t, m, n) for m in names}, budget)
+            order = {r.model: len(results) - i for i, r in enumerate(results)}
+            truth = [task.accuracy[m] for m in models]
+            best = max(models, key=task.accuracy.get)
+            row = (_cost(results, budget, len(models)), max(models, key=full.get) == best, results[0].model == best,
+                   weighted_tau([full[m] for m in models], truth), weighted_tau([order[m] for m in models], truth))
+            summary.append(row)
+            lines.append(f"| {pool} | {task.name} | {len(models)} | {row[0]:.0%} | {'yes' if row[1] else 'no'} | "
+                         f"{'yes' if row[2] else 'no'} | {row[3]:+.3f} | {row[4]:+.3f} |")
+        cost, top_full, top_budget, tau_full, tau_budget = (np.mean([r[i] for r in summary]) for i in range(5))
+        lines += ["", f"Mean: cost {cost:.0%} of the images, top-1 kept {top_budget:.0%} of pools (full budget "
+                  f"{top_full:.0%}), weighted tau {tau_budget:+.3f} against {tau_full:+.3f} "
+                  f"(difference {tau_budget - tau_full:+.3f}).", ""]
+    return lines
+
+
+def end_to_end_table(tasks: list[str] | None, budget_name: str) -> list[str]:
+    from lead_hf.rank import rank_models
+
+    zoo, zoo2 = default_zoo_dir("zoo"), default_zoo_dir("zoo2")
+    models = [p for root in (zoo, zoo2) if root is not None for p in sorted((root / "hf").iterdir())
+              if (p / "config.json").is_file()]
+    truth_by_task = load_ground_truth(zoo)
+    if zoo2 is not None:
+        for task, accs in load_ground_truth(zoo2).items():
+            truth_by_task.setdefault(task, {}).update(accs)
+    budget = SCHEDULES[budget_name]
+    lines = [f"### End to end: {len(models)} models of zoo/hf and zoo2/hf, {FULL} images per class, {budget_name}", "",
+             "| task | full s | budget s | cost (seconds) | top-1 full | top-1 budget | weighted tau full | weighted tau budget |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task in tasks or sorted(p.name for p in (zoo / "data").iterdir() if p.is_dir()):
+        truth = truth_by_task[task]
+        runs = {}
+        for label, plan in (("full", None), ("budget", budget)):
+            with tempfile.TemporaryDirectory() as cache:
+                start = time.perf_counter()
+                ranking = rank_models(models, zoo / "data" / task, scorers=("lead",), max_samples_per_class=FULL,
+                                      budget=plan, confidence=None, cache_dir=cache, progress=False)
+                runs[label] = (time.perf_counter() - start, ranking)
+        cells = []
+        for label in ("full", "budget"):
+            ranking = runs[label][1]
+            scored = {Path(m).name: s for m, s in ranking.ordering_scores().items()}
+            named = [m for m in scored if m in truth]
+            best = max(named, key=truth.get)
+            cells.append((Path(ranking.best_model).name == best,
+                          weighted_tau([scored[m] for m in named], [truth[m] for m in named])))
+        (full_s, _), (budget_s, _) = runs["full"], runs["budget"]
+        lines.append(f"| {task} | {full_s:.0f} | {budget_s:.0f} | {budget_s / full_s:.0%} | "
+                     f"{'yes' if cells[0][0] else 'no'} | {'yes' if cells[1][0] else 'no'} | "
+                     f"{cells[0][1]:+.3f} | {cells[1][1]:+.3f} |")
+        print(lines[-1], flush=True)
+    return [*lines, ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=parse_names, default=None)
+    parser.add_argument("--end-to-end", action="store_true", help="rank the zoo's image folders with rank_models")
+    parser.add_argument("--schedule", default=next(iter(SCHEDULES)), choices=list(SCHEDULES),
+                        help="the budget of the end-to-end run")
+    parser.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    tasks = list(args.tasks) if args.tasks else None
+    if args.end_to_end:
+        lines, section = end_to_end_table(tasks, args.schedule), "adaptive_budget_e2e"
+    else:
+        lines, section = features_table(tasks), "adaptive_budget"
+    print("\n".join(lines))
+    if args.write:
+        replace_section(DOC, section, "\n".join(lines).rstrip())
+
+
+if __name__ == "__main__":
+    main()
