@@ -7,8 +7,8 @@ Two measurements:
   ``rank_models`` draws). Cost = images extracted (a model extends its features, so round r costs its new images)
   over the full budget's (every model on every image).
 - end to end (``--end-to-end``): ``lead_hf.rank_models`` on ``zoo/data/<task>`` (train split) with every model of
-  ``zoo/hf`` and ``zoo2/hf``, fresh caches, full budget then ``budget``; cost = wall seconds of the budget run over
-  the full run's (model loading, decoding, forward passes and scoring: what a user waits for).
+  ``zoo/hf`` and ``zoo2/hf``, fresh caches, the full budget then each schedule; cost = wall seconds of a schedule's
+  run over the full run's (model loading, decoding, forward passes and scoring: what a user waits for).
 
     python -m benchmarks.adaptive_budget [--end-to-end] [--tasks cifar10,...] [--write]
 
@@ -102,7 +102,7 @@ def features_table(tasks: list[str] | None) -> list[str]:
     return lines
 
 
-def end_to_end_table(tasks: list[str] | None, budget_name: str) -> list[str]:
+def end_to_end_table(tasks: list[str] | None) -> list[str]:
     from lead_hf.rank import rank_models
 
     zoo, zoo2 = default_zoo_dir("zoo"), default_zoo_dir("zoo2")
@@ -112,32 +112,31 @@ def end_to_end_table(tasks: list[str] | None, budget_name: str) -> list[str]:
     if zoo2 is not None:
         for task, accs in load_ground_truth(zoo2).items():
             truth_by_task.setdefault(task, {}).update(accs)
-    budget = SCHEDULES[budget_name]
-    lines = [f"### End to end: {len(models)} models of zoo/hf and zoo2/hf, {FULL} images per class, {budget_name}", "",
-             "| task | full s | budget s | cost (seconds) | top-1 full | top-1 budget | weighted tau full | weighted tau budget |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"### End to end: {len(models)} models of zoo/hf and zoo2/hf, {FULL} images per class", "",
+             "| task | schedule | seconds | cost (seconds) | top-1 | weighted tau |", "|---|---|---|---|---|---|"]
+    summary: dict[str, list[tuple[float, bool, float]]] = {}
     for task in tasks or sorted(p.name for p in (zoo / "data").iterdir() if p.is_dir()):
         truth = truth_by_task[task]
-        runs = {}
-        for label, plan in (("full", None), ("budget", budget)):
-            with tempfile.TemporaryDirectory() as cache:
+        full_seconds = None
+        for label, plan in (("full budget", None), *SCHEDULES.items()):
+            with tempfile.TemporaryDirectory() as cache:  # fresh: every image really extracted
                 start = time.perf_counter()
                 ranking = rank_models(models, zoo / "data" / task, scorers=("lead",), max_samples_per_class=FULL,
                                       budget=plan, confidence=None, cache_dir=cache, progress=False)
-                runs[label] = (time.perf_counter() - start, ranking)
-        cells = []
-        for label in ("full", "budget"):
-            ranking = runs[label][1]
+                seconds = time.perf_counter() - start
+            full_seconds = full_seconds or seconds
             scored = {Path(m).name: s for m, s in ranking.ordering_scores().items()}
             named = [m for m in scored if m in truth]
-            best = max(named, key=truth.get)
-            cells.append((Path(ranking.best_model).name == best,
-                          weighted_tau([scored[m] for m in named], [truth[m] for m in named])))
-        (full_s, _), (budget_s, _) = runs["full"], runs["budget"]
-        lines.append(f"| {task} | {full_s:.0f} | {budget_s:.0f} | {budget_s / full_s:.0%} | "
-                     f"{'yes' if cells[0][0] else 'no'} | {'yes' if cells[1][0] else 'no'} | "
-                     f"{cells[0][1]:+.3f} | {cells[1][1]:+.3f} |")
-        print(lines[-1], flush=True)
+            top1 = Path(ranking.best_model).name == max(named, key=truth.get)
+            tau = weighted_tau([scored[m] for m in named], [truth[m] for m in named])
+            summary.setdefault(label, []).append((seconds / full_seconds, top1, tau))
+            lines.append(f"| {task} | {label} | {seconds:.0f} | {seconds / full_seconds:.0%} | "
+                         f"{'yes' if top1 else 'no'} | {tau:+.3f} |")
+            print(lines[-1], flush=True)
+    lines += ["", "| schedule | mean cost (seconds) | top-1 | mean weighted tau |", "|---|---|---|---|"]
+    for label, rows in summary.items():
+        cost, top1, tau = (np.mean([r[i] for r in rows]) for i in range(3))
+        lines.append(f"| {label} | {cost:.0%} | {top1:.0%} | {tau:+.3f} |")
     return [*lines, ""]
 
 
@@ -145,13 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=parse_names, default=None)
     parser.add_argument("--end-to-end", action="store_true", help="rank the zoo's image folders with rank_models")
-    parser.add_argument("--schedule", default=next(iter(SCHEDULES)), choices=list(SCHEDULES),
-                        help="the budget of the end-to-end run")
     parser.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
     args = parser.parse_args()
     tasks = list(args.tasks) if args.tasks else None
     if args.end_to_end:
-        lines, section = end_to_end_table(tasks, args.schedule), "adaptive_budget_e2e"
+        lines, section = end_to_end_table(tasks), "adaptive_budget_e2e"
     else:
         lines, section = features_table(tasks), "adaptive_budget"
     print("\n".join(lines))
