@@ -1,4 +1,4 @@
-"""Adaptive image budget (successive halving) against the full budget: cost, top-1 and weighted tau.
+"""Adaptive image budgets (racing, successive halving) against the full budget: cost, top-1 and weighted tau.
 
 Two measurements:
 
@@ -28,7 +28,7 @@ from benchmarks._docs import replace_section
 from lead_hf.budget import Budget, successive_halving
 from lead_hf.cli import parse_names
 from lead_hf.evaluation import weighted_tau
-from lead_hf.scoring.lead import lead_score
+from lead_hf.scoring.intervals import ScoreSpread, prob_beats, score_with_spread
 from lead_hf.zoo import (
     default_zoo_dir,
     first_per_class,
@@ -40,11 +40,15 @@ from lead_hf.zoo import (
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 FULL = 100  # images per class of the full budget
-# The default schedule first, then the other schedules measured (a frontier, not a tuned choice).
+# The named schedules first (budget="racing", budget="halving"), then two other halving schedules measured, and a
+# reference that is not adaptive at all: a smaller fixed budget for every model.
+LEVEL = 0.9  # racing's confidence level (rank_models' default)
 SCHEDULES = {
-    "halving, eta 3 (default)": Budget.halving(FULL),
+    "racing": Budget.racing(FULL),
+    "halving, eta 3": Budget.halving(FULL),
     "halving, eta 2, from 20": Budget.halving(FULL, eta=2, first_per_class=20),
     "two rounds, 25 then the best fifth": Budget((25, FULL), keep=0.2),
+    "reference: every model on 25 per class only": Budget((25,)),
 }
 
 
@@ -63,30 +67,43 @@ def _cost(results, budget: Budget, n_models: int) -> float:
     """Images extracted under the budget over the full budget's: round r adds its new images per survivor."""
     bounds = (0, *budget.per_class)
     extracted = sum(sum(r.round >= k for r in results) * (bounds[k + 1] - bounds[k]) for k in range(len(budget.per_class)))
-    return extracted / (n_models * budget.per_class[-1])
+    return extracted / (n_models * FULL)
 
 
 def features_table(tasks: list[str] | None) -> list[str]:
-    scores: dict[tuple[str, str, int], float] = {}
+    spreads: dict[tuple[str, str, int], ScoreSpread] = {}
     pools = list(_pools(tasks))
 
-    def lead_at(task, model: str, per_class: int) -> float:
+    def lead_at(task, model: str, per_class: int) -> ScoreSpread:
         key = (task.name, model, per_class)  # a model belongs to one pool, so (task, model) names its features
-        if key not in scores:
+        if key not in spreads:
             rows = first_per_class(task.labels, per_class)
-            scores[key] = lead_score(task.features[model][rows], task.labels[rows])
-        return scores[key]
+            spreads[key] = score_with_spread("lead", task.features[model][rows], task.labels[rows])[1]
+        return spreads[key]
+
+    def run(task, budget: Budget):
+        current = []  # the images per class of the round being decided
+
+        def score_round(names, per_class):
+            current[:] = [per_class]
+            return {m: lead_at(task, m, per_class).score for m in names}
+
+        def within_noise(kept, other):
+            return not prob_beats(lead_at(task, kept, current[0]), lead_at(task, other, current[0])) >= LEVEL
+
+        return successive_halving(task.models, score_round, budget, within_noise=within_noise)
 
     lines = []
     for name, budget in SCHEDULES.items():
-        lines += [f"### {name}: images per class {', '.join(map(str, budget.per_class))}, keep {budget.keep:.2f}", "",
+        rule = f"keep {budget.keep:.2f}" + (f" and every model within noise ({LEVEL:.0%})" if budget.keep_within_noise else "")
+        lines += [f"### {name}: images per class {', '.join(map(str, budget.per_class))}, {rule}", "",
                   "| pool | task | models | cost (images) | top-1 full | top-1 budget | weighted tau full | weighted tau budget |",
                   "|---|---|---|---|---|---|---|---|"]
         summary = []
         for pool, task in pools:
             models = task.models
-            full = {m: lead_at(task, m, FULL) for m in models}
-            results = successive_halving(models, lambda names, n, t=task: {m: lead_at(t, m, n) for m in names}, budget)
+            full = {m: lead_at(task, m, FULL).score for m in models}
+            results = run(task, budget)
             order = {r.model: len(results) - i for i, r in enumerate(results)}
             truth = [task.accuracy[m] for m in models]
             best = max(models, key=task.accuracy.get)
@@ -121,8 +138,12 @@ def end_to_end_table(tasks: list[str] | None) -> list[str]:
         for label, plan in (("full budget", None), *SCHEDULES.items()):
             with tempfile.TemporaryDirectory() as cache:  # fresh: every image really extracted
                 start = time.perf_counter()
-                ranking = rank_models(models, zoo / "data" / task, scorers=("lead",), max_samples_per_class=FULL,
-                                      budget=plan, confidence=None, cache_dir=cache, progress=False)
+                single = plan is not None and len(plan.per_class) == 1  # the reference: one smaller fixed budget
+                ranking = rank_models(models, zoo / "data" / task, scorers=("lead",),
+                                      max_samples_per_class=plan.per_class[0] if single else FULL,
+                                      budget=None if single else plan,
+                                      confidence=LEVEL if plan and plan.keep_within_noise else None,
+                                      cache_dir=cache, progress=False)
                 seconds = time.perf_counter() - start
             full_seconds = full_seconds or seconds
             scored = {Path(m).name: s for m, s in ranking.ordering_scores().items()}

@@ -1,10 +1,13 @@
-"""Adaptive image budget: successive halving over the images per class (Jamieson and Talwalkar, AISTATS 2016).
+"""Adaptive image budget: rounds of more images per class for fewer models.
 
-Every candidate is scored on a few images per class; only the best share goes on to the next round, which
-adds images (each round's images are a superset of the last round's, so a model extends its features instead of
-extracting them again); the last round is the full budget. Models eliminated in a round rank below every model
-that went further, in the order of their score at their last round (scores on different image counts are not
-compared). Pure logic: the caller scores a round (see :func:`lead_hf.rank.rank_models`).
+Every candidate is scored on a few images per class; only some go on to the next round, which adds images (each
+round's images are a superset of the last round's, so a model extends its features instead of extracting them
+again); the last round is the full budget. Models eliminated in a round rank below every model that went further,
+in the order of their score at their last round (scores on different image counts are not compared). Two rules
+decide who goes on: a share of the round's best (successive halving, Jamieson and Talwalkar, AISTATS 2016), and
+racing (Maron and Moore, NIPS 1993): only the models the data cannot yet tell from the leader, i.e. those the
+leader does not beat with the confidence level over resampled images. Pure logic: the caller scores a round
+(see :func:`lead_hf.rank.rank_models`).
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ class Budget:
 
     Attributes:
         per_class (`tuple[int, ...]`): images per class of each round, increasing; the last is the full budget.
-        keep (`float`): the share of the round's models that goes on (rounded up).
-        min_kept (`int`): at least this many models reach the last round (a runner-up to compare with).
+        keep (`float`): the share of the round's models that goes on (rounded up); 0 with ``keep_within_noise``
+            races.
+        min_kept (`int`): at least this many models go on.
+        keep_within_noise (`bool`): models below the cut that are within noise of the last model kept go on too
+            (the caller gives the comparison, from score intervals).
     """
 
     per_class: tuple[int, ...]
     keep: float = 1.0 / 3.0
     min_kept: int = 2
+    keep_within_noise: bool = False
 
     def __post_init__(self) -> None:
         counts = tuple(self.per_class) if isinstance(self.per_class, Sequence) else ()
@@ -38,10 +45,12 @@ class Budget:
             counts
         ) != sorted(set(counts)):
             raise InvalidInputError(f"budget per_class must be increasing ints >= 1, e.g. (11, 33, 100); got {self.per_class!r}.")
-        if not 0.0 < self.keep < 1.0:
-            raise InvalidInputError(f"budget keep must be a share in (0, 1), e.g. 1/3; got {self.keep!r}.")
+        if isinstance(self.keep, bool) or not isinstance(self.keep, (int, float)) or not 0.0 <= self.keep < 1.0:
+            raise InvalidInputError(f"budget keep must be a share in [0, 1), e.g. 1/3; got {self.keep!r}.")
         if isinstance(self.min_kept, bool) or not isinstance(self.min_kept, int) or self.min_kept < 1:
             raise InvalidInputError(f"budget min_kept must be an int >= 1; got {self.min_kept!r}.")
+        if not isinstance(self.keep_within_noise, bool):
+            raise InvalidInputError(f"budget keep_within_noise must be True or False; got {self.keep_within_noise!r}.")
         object.__setattr__(self, "per_class", counts)
 
     @classmethod
@@ -66,6 +75,21 @@ class Budget:
         while math.ceil(counts[-1] / eta) >= first_per_class:
             counts.append(math.ceil(counts[-1] / eta))
         return cls(tuple(reversed(counts)), keep=1.0 / eta)
+
+    @classmethod
+    def racing(cls, full_per_class: int) -> Budget:
+        """Every model on a quarter of the full budget, then only the leader and the models within noise of it on
+        the full budget (see :mod:`lead_hf.budget`; the noise comes from the caller's intervals).
+
+        Example:
+            >>> Budget.racing(100).per_class
+            (25, 100)
+        """
+        if isinstance(full_per_class, bool) or not isinstance(full_per_class, int) or full_per_class < 1:
+            raise InvalidInputError(f"the full budget must be an int >= 1 image per class; got {full_per_class!r}.")
+        first = math.ceil(full_per_class / 4)
+        return cls((first, full_per_class) if first < full_per_class else (full_per_class,), keep=0.0, min_kept=1,
+                   keep_within_noise=True)
 
     def n_kept(self, n_models: int) -> int:
         """How many of ``n_models`` go on to the next round."""
@@ -105,7 +129,13 @@ def successive_halving(
 
     Returns:
         `list[RoundResult]`: models that reached a later round first; within a round, by score; failures last.
+
+    Raises:
+        InvalidInputError: a budget that keeps models within noise, without ``within_noise``.
     """
+    if budget.keep_within_noise and within_noise is None:
+        raise InvalidInputError("this budget keeps the models within noise of the cut: pass within_noise (rank_models "
+                                "builds it from score intervals, so it needs confidence= a level such as 0.9).")
     alive, results = list(models), {}
     for index, per_class in enumerate(budget.per_class):
         if on_round is not None:
@@ -116,7 +146,7 @@ def successive_halving(
         ranked = sorted((m for m in alive if not math.isnan(results[m].score)), key=lambda m: -results[m].score)
         n_kept = budget.n_kept(len(ranked))
         alive = ranked[:n_kept]
-        if within_noise is not None and alive:
+        if budget.keep_within_noise and alive:
             alive += [m for m in ranked[n_kept:] if within_noise(alive[n_kept - 1], m)]
     return sorted(results.values(), key=_order)
 

@@ -61,17 +61,18 @@ def parse_level(text: str) -> float | None:
 
 
 def parse_budget(text: str) -> str | Any | None:
-    """``"halving"`` as is, ``"none"`` -> None, ``"12,34,100"`` -> ``Budget((12, 34, 100))`` (the best third goes on)."""
+    """``"racing"`` / ``"halving"`` as is, ``"none"`` -> None, ``"12,34,100"`` -> ``Budget((12, 34, 100))`` (the best
+    third goes on)."""
     from .budget import Budget
 
     word = text.strip().lower()
-    if word in ("halving", "none"):
+    if word in ("racing", "halving", "none"):
         return None if word == "none" else word
     try:
         return Budget(tuple(int(n) for n in parse_names(text)))
     except (ValueError, argparse.ArgumentTypeError) as err:
         raise argparse.ArgumentTypeError(
-            f"expected halving, none or increasing images per class such as 12,34,100; got {text!r} ({err})"
+            f"expected racing, halving, none or increasing images per class such as 12,34,100; got {text!r} ({err})"
         ) from err
 
 
@@ -105,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--confidence", type=parse_level, default=0.9, metavar="LEVEL",
                       help="level of the score intervals and noise groups (default 0.9; none: scores only)")
     rank.add_argument("--budget", type=parse_budget, default=None, metavar="PLAN",
-                      help="adaptive image budget: halving (successive halving up to --max-samples-per-class), or "
-                           "images per class per round such as 12,34,100 (default: every model on every image)")
+                      help="adaptive image budget up to --max-samples-per-class: racing (a quarter for all, then all "
+                           "for the models within noise of the leader), halving (successive halving), or images per "
+                           "class per round such as 12,34,100 (default: every model on every image)")
     rank.add_argument("--verify-top", type=int, default=0, metavar="K",
                       help="fine-tune the best K models (transformers Trainer, new head, learning rate chosen on a "
                            "validation part) and print their measured accuracy beside the ranking (default 0: off)")

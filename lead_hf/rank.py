@@ -41,6 +41,7 @@ __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 logger = get_logger(__name__)
 
 DEFAULT_SCORERS = ("lead", "logme")
+NAMED_BUDGETS = ("racing", "halving")  # constructors of lead_hf.budget.Budget
 # Accuracy gap below which a verify_top contradiction is called noise: the standard error of one accuracy on a few
 # hundred test images is about 0.026 (docs/BENCHMARKS.md, "Fine-tuning recipe against the zoo's ground truth").
 NOISE_GAP = 0.03
@@ -167,10 +168,11 @@ def rank_models(
             (``<scorer>_ci``), of the noise groups and of :meth:`Ranking.comparison` (see
             :mod:`lead_hf.scoring.intervals`; LEAD's costs a fraction of LEAD, another scorer's about ten of its
             runs on half the images). ``None``: scores only.
-        budget (`str` or `Budget`, *optional*): ``None`` scores every model on every image. ``"halving"``:
-            successive halving up to ``max_samples_per_class`` images per class (:meth:`Budget.halving`: rounds of
-            ``full / 3^r`` images per class from 10 up, the best third of the models going on each round); or a
-            :class:`~lead_hf.budget.Budget`. A model scored on more images extracts only the new ones; rows say how
+        budget (`str` or `Budget`, *optional*): ``None`` scores every model on every image. ``"racing"``
+            (:meth:`Budget.racing`): every model on a quarter of ``max_samples_per_class`` images per class, then
+            only the leader and the models within noise of it (by the primary scorer's intervals at ``confidence``)
+            on all of them. ``"halving"``: successive halving (:meth:`Budget.halving`: rounds of ``full / 3^r``
+            images per class from 10 up, the best third going on each round). Or a :class:`~lead_hf.budget.Budget`. A model scored on more images extracts only the new ones; rows say how
             many images a model was scored on (``n_images``) and its last round (``budget_round``), and models that
             went further rank first (see docs/BENCHMARKS.md, "Adaptive budget", for what it costs and loses).
 
@@ -201,7 +203,7 @@ def rank_models(
 
     from .data import load_image_dataset  # torch/datasets only once the options are known to be good
 
-    budget = _check_budget(budget, max_samples_per_class)
+    budget = _check_budget(budget, max_samples_per_class, confidence)
     if budget is not None:
         max_samples_per_class = budget.per_class[-1]
     data = load_image_dataset(
@@ -230,7 +232,7 @@ def rank_models(
                         desc="Ranking models")
     else:
         rows = _rank_adaptively(candidates, data, budget, run_jobs=run_jobs, score_one=score_one,
-                                primary=scorers[0], seed=seed)
+                                primary=scorers[0], seed=seed, confidence=confidence)
     if truth is not None:
         for row in rows:
             row["ground_truth"] = match_truth(row["model"], truth)
@@ -279,18 +281,21 @@ def _run_jobs(candidates: list[tuple[str, int | None]], rank_one: Callable[[str,
     return [row for _, row in sorted(rows, key=lambda pair: pair[0])]  # candidate order (ties keep it)
 
 
-def _check_budget(budget: Any, max_samples_per_class: int | None) -> Budget | None:
-    """``None``, ``"halving"`` (:meth:`Budget.halving` of ``max_samples_per_class``) or a :class:`Budget` whose last
-    round is ``max_samples_per_class`` (when given)."""
+def _check_budget(budget: Any, max_samples_per_class: int | None, confidence: float | None) -> Budget | None:
+    """``None``, ``"halving"`` / ``"racing"`` (:meth:`Budget.halving` / :meth:`Budget.racing` of
+    ``max_samples_per_class``) or a :class:`Budget` whose last round is ``max_samples_per_class`` (when given)."""
     if budget is None:
         return None
-    if isinstance(budget, str) and budget == "halving":
+    if isinstance(budget, str) and budget in NAMED_BUDGETS:
         if max_samples_per_class is None:
-            raise InvalidInputError("budget='halving' needs max_samples_per_class, the full budget of the last round "
+            raise InvalidInputError(f"budget={budget!r} needs max_samples_per_class, the full budget of the last round "
                                     "(e.g. max_samples_per_class=100), or pass a Budget(per_class=(...)).")
-        return Budget.halving(check_count(max_samples_per_class, name="max_samples_per_class"))
+        budget = getattr(Budget, budget)(check_count(max_samples_per_class, name="max_samples_per_class"))
     if not isinstance(budget, Budget):
-        raise InvalidInputError(f"budget must be None, 'halving' or a lead_hf.budget.Budget; got {budget!r}.")
+        raise InvalidInputError(f"budget must be None, one of {list(NAMED_BUDGETS)} or a lead_hf.Budget; got {budget!r}.")
+    if budget.keep_within_noise and confidence is None:
+        raise InvalidInputError("this budget keeps the models within noise of the leader, which needs score intervals: "
+                                "pass confidence=0.9 (or another level), not None.")
     if max_samples_per_class is not None and budget.per_class[-1] != max_samples_per_class:
         raise InvalidInputError(f"the budget's last round has {budget.per_class[-1]} images per class but "
                                 f"max_samples_per_class={max_samples_per_class}; make them equal or omit one.")
@@ -299,11 +304,12 @@ def _check_budget(budget: Any, max_samples_per_class: int | None) -> Budget | No
 
 def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDataset, budget: Budget, *,
                      run_jobs: Callable[..., list[dict[str, Any]]], score_one: dict[str, Any], primary: str,
-                     seed: int) -> list[dict[str, Any]]:
-    """Successive halving (:mod:`lead_hf.budget`) over nested class-balanced samples of ``data``: round r's images
-    are round r-1's plus new ones, and a model extracts only the new ones (each part is cached on its own)."""
+                     seed: int, confidence: float | None) -> list[dict[str, Any]]:
+    """The rounds of ``budget`` (:mod:`lead_hf.budget`) over nested class-balanced samples of ``data``: round r's
+    images are round r-1's plus new ones, and a model extracts only the new ones (each part is cached on its own)."""
     from .budget import successive_halving
     from .data import per_class_sample, select_rows
+    from .scoring.intervals import prob_beats
 
     seen: set[int] = set()
     parts = []  # parts[r]: the images round r adds
@@ -325,7 +331,15 @@ def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDatase
             latest[row["model"]] = {**row, "budget_round": index + 1}
         return {row["model"]: row[primary] for row in rows}
 
-    successive_halving([name for name, _ in candidates], score_round, budget)
+    def within_noise(kept: str, other: str) -> bool:
+        """The primary scores of two models of the same round are within noise (no interval: assume so)."""
+        spreads = latest[kept].get(SPREADS, {}), latest[other].get(SPREADS, {})
+        if primary not in spreads[0] or primary not in spreads[1]:
+            return True
+        return not prob_beats(spreads[0][primary], spreads[1][primary]) >= confidence
+
+    successive_halving([name for name, _ in candidates], score_round, budget,
+                       within_noise=within_noise if confidence is not None else None)
     return [latest[name] for name, _ in candidates]
 
 

@@ -39,6 +39,27 @@ def test_models_are_eliminated_and_ordered_by_their_last_round():
     assert math.isnan(results[-1].score)  # a failure ranks last
 
 
+def test_racing_keeps_only_the_models_within_noise_of_the_leader():
+    quality = {"a": 1.0, "b": 0.99, "c": 0.5, "d": 0.2}
+    calls = []
+
+    def score_round(models, per_class):
+        calls.append((per_class, sorted(models)))
+        return {m: quality[m] for m in models}
+
+    def within_noise(kept, other):  # the data cannot tell a from b, and tells both from c and d
+        return abs(quality[kept] - quality[other]) < 0.1
+
+    budget = Budget.racing(100)
+    assert budget.per_class == (25, 100) and budget.keep == 0.0 and budget.min_kept == 1
+    results = successive_halving(list(quality), score_round, budget, within_noise=within_noise)
+    assert calls == [(25, ["a", "b", "c", "d"]), (100, ["a", "b"])]
+    assert [(r.model, r.per_class) for r in results] == [("a", 100), ("b", 100), ("c", 25), ("d", 25)]
+    with pytest.raises(InvalidInputError, match="pass within_noise"):
+        successive_halving(list(quality), score_round, budget)
+    assert Budget.racing(3).per_class == (1, 3) and Budget.racing(1).per_class == (1,)
+
+
 def test_the_same_seeds_larger_sample_is_a_superset():
     labels = np.repeat(np.arange(4), [30, 12, 50, 7])
     previous = set()
@@ -53,7 +74,8 @@ def test_the_same_seeds_larger_sample_is_a_superset():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"per_class": (30, 10)}, "increasing"), ({"per_class": ()}, "increasing"), ({"per_class": (0, 5)}, "increasing"),
-     ({"per_class": (5, 10), "keep": 1.0}, "share in"), ({"per_class": (5, 10), "min_kept": 0}, "min_kept")],
+     ({"per_class": (5, 10), "keep": 1.0}, "share in"), ({"per_class": (5, 10), "min_kept": 0}, "min_kept"),
+     ({"per_class": (5, 10), "keep_within_noise": "yes"}, "True or False")],
 )
 def test_bad_budgets_say_what_to_pass(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):

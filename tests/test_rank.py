@@ -541,9 +541,20 @@ def test_adaptive_budget_extends_features_and_ranks_by_round(assets, tmp_path, m
     assert [r["logme"] for r in again.rows] == [r["logme"] for r in ranking.rows]
 
 
+def test_racing_budget_sends_the_leader_on(assets, tmp_path):
+    images = make_imagefolder(tmp_path, n_classes=3, per_class=12, mixed_modes=False)
+    ranking = rank_models([assets["resnet"], assets["vit"]], images, scorers=("lead",), max_samples_per_class=12,
+                          budget="racing", cache_dir=tmp_path / "cache", batch_size=8, progress=False)
+    assert json.loads(ranking.to_json())["budget"] == {"per_class": [3, 12], "keep": 0.0}
+    leader, other = ranking.rows
+    assert leader["budget_round"] == 2 and leader["n_images"] == 36
+    assert (other["budget_round"], other["n_images"]) in {(2, 36), (1, 9)}  # on only when within noise of the leader
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"budget": "halving"}, "needs max_samples_per_class"), ({"budget": "fast"}, "must be None, 'halving'"),
+    [({"budget": "halving"}, "needs max_samples_per_class"), ({"budget": "fast"}, r"must be None, one of \['racing'"),
+     ({"budget": "racing", "max_samples_per_class": 20, "confidence": None}, "needs score intervals"),
      ({"budget": "BUDGET", "max_samples_per_class": 20}, "last round has 12 images per class")],
 )
 def test_bad_budget_options_fail_before_any_work(assets, kwargs, match):
