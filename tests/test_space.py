@@ -168,8 +168,8 @@ def test_rank_offline_example(space, zoo):
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_path, json_path = map(Path, files)
     assert csv_path.read_text().splitlines()[0] == (
-        "rank,model,lead,lead_ci,lead_group,logme,logme_ci,logme_group,energy0,loss0,acc0,ground_truth,n_params,extract_seconds,score_seconds,from_cache,"
-        "source_head,n_skipped,error"
+        "rank,model,lead,lead_ci,lead_group,logme,logme_ci,logme_group,energy0,loss0,acc0,ground_truth,n_params,"
+        "n_images,extract_seconds,score_seconds,from_cache,source_head,n_skipped,error"
     )
     rows = json.loads(json_path.read_text())["rows"]
     assert _names(row["model"] for row in rows) == list(table["model"])  # same order; full paths kept
