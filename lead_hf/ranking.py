@@ -354,16 +354,24 @@ class Ranking:
                         ha="right", va="top", fontsize=7, color="tab:brown")
 
     def _scatter(self, ax: Any, scorer: str, scores: dict[str, float], truth: dict[str, float]) -> None:
+        """Score against fine-tuned accuracy, with interval whiskers; with an adaptive budget whose models stopped in
+        different rounds, the ranking position replaces the score (scores on different image counts differ)."""
         from .evaluation import weighted_tau
 
         models = list(scores)
-        xs, ys = [scores[m] for m in models], [truth[m] for m in models]
-        ax.scatter(xs, ys, color="tab:orange")
+        by_round = len({row.get("budget_round") for row in self.rows}) > 1
+        values = self.ordering_scores(scorer) if by_round else scores
+        xs, ys = [values[m] for m in models], [truth[m] for m in models]
+        rows = {row["model"]: row for row in self.rows}
+        intervals = [None if by_round else rows[m].get(f"{scorer}_ci") for m in models]
+        errors = [[0.0, 0.0] if ci is None else [x - ci[0], ci[1] - x] for x, ci in zip(xs, intervals, strict=True)]
+        ax.errorbar(xs, ys, xerr=list(zip(*errors, strict=True)) if errors else None, fmt="o", color="tab:orange",
+                    ecolor="tab:orange", capsize=3)
         for model, x, y in zip(models, xs, ys, strict=True):
             ax.annotate(Path(model).name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         tau = weighted_tau(xs, ys) if len(models) >= 2 else float("nan")
         ax.set_title(f"{scorer}: weighted tau = {tau:+.3f}")
-        ax.set_xlabel(f"{scorer} score")
+        ax.set_xlabel(f"{scorer} rank, highest best (by budget round, then score)" if by_round else f"{scorer} score")
         ax.set_ylabel("fine-tuned accuracy")
 
     def _check_scorer(self, scorer: str | None) -> str:

@@ -146,7 +146,10 @@ def test_rank_offline_example(space, zoo):
     with pytest.warns(UserWarning, match=r"1 of 3 models failed \(not-a-model\)"):  # gr.Warning, no request
         table, energy, plot, files, summary = _rank(space)
 
-    assert list(table.columns) == ["rank", "model", "lead", "logme", "n_params", "ground_truth", "error"]
+    assert list(table.columns) == ["rank", "model", "lead", "lead_ci", "logme", "logme_ci", "lead_group", "n_params",
+                                   "ground_truth", "error"]
+    low, high = (float(v) for v in table["lead_ci"].iloc[0].strip("[]").split(", "))  # formatted as in the CLI
+    assert low <= table["lead"].iloc[0] <= high and table["lead_ci"].iloc[2] == ""  # the failed model has none
     assert list(table["rank"]) == [1, 2, 3] and sorted(table["model"]) == sorted(_names([*good, broken]))
     assert list(table["model"])[-1] == "not-a-model"  # a failed model comes last, with its error
     ranked, failed = table.iloc[:2], table.iloc[2]

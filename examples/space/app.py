@@ -258,7 +258,8 @@ class RankingSpace:
         table.to_csv(files[0], index=False)
         ranking.to_json(files[1])
 
-        scores = [c for c in ("rank", "model", *ranking.scorers, *TABLE_COLUMNS) if c in table]
+        with_intervals = [c for s in ranking.scorers for c in (s, f"{s}_ci")]  # each score, then its interval
+        scores = [c for c in ("rank", "model", *with_intervals, f"{ranking.primary}_group", *TABLE_COLUMNS) if c in table]
         energy = [c for c in ("model", *ENERGY_COLUMNS) if c in table]
         return (
             _mark_not_applicable(_for_display(table[scores]), table, ranking.scorers),
@@ -318,6 +319,8 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(model=frame["model"].map(_display_name))
     if "n_params" in frame:  # 3.51M, as in the command line's table
         frame["n_params"] = frame["n_params"].map(lambda value: "" if pd.isna(value) else format_cell("n_params", value))
+    for column in [c for c in frame.columns if c.endswith("_ci")]:  # [low, high], as in the command line's table
+        frame[column] = frame[column].map(lambda value: "" if value is None else format_cell(column, value))
     for column in frame.columns.difference(["rank", "n_params"]):
         if pd.api.types.is_float_dtype(frame[column]):  # scores can be tiny (1e-5): round to digits, not decimals
             frame[column] = frame[column].map(lambda value: float(f"{value:.4g}"))
