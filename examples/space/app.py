@@ -320,7 +320,7 @@ def _for_display(frame: pd.DataFrame) -> pd.DataFrame:
     if "n_params" in frame:  # 3.51M, as in the command line's table
         frame["n_params"] = frame["n_params"].map(lambda value: "" if pd.isna(value) else format_cell("n_params", value))
     for column in [c for c in frame.columns if c.endswith("_ci")]:  # [low, high], as in the command line's table
-        frame[column] = frame[column].map(lambda value: "" if value is None else format_cell(column, value))
+        frame[column] = frame[column].map(lambda value, column=column: "" if value is None else format_cell(column, value))
     for column in frame.columns.difference(["rank", "n_params"]):
         if pd.api.types.is_float_dtype(frame[column]):  # scores can be tiny (1e-5): round to digits, not decimals
             frame[column] = frame[column].map(lambda value: float(f"{value:.4g}"))
