@@ -312,10 +312,11 @@ def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDatase
     from .scoring.intervals import prob_beats
 
     seen: set[int] = set()
-    parts = []  # parts[r]: the images round r adds
+    parts = []  # parts[r]: the images round r adds (none when every class is already whole)
     for per_class in budget.per_class:
         rows = per_class_sample(data.labels, per_class, seed=seed)
-        parts.append(select_rows(data, np.array([r for r in rows if r not in seen], dtype=np.int64)))
+        new = np.array([r for r in rows if r not in seen], dtype=np.int64)
+        parts.append(select_rows(data, new) if new.size else None)
         seen.update(rows.tolist())
     hub_params = dict(candidates)
     latest: dict[str, dict[str, Any]] = {}
@@ -325,7 +326,7 @@ def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDatase
         logger.info("Budget round %d/%d: %d model(s) on %d image(s) per class", index + 1, len(budget.per_class),
                     len(names), per_class)
         rows = run_jobs([(name, hub_params[name]) for name in names],
-                        lambda name, params: _rank_one(name, params, parts[: index + 1], **score_one),
+                        lambda name, params: _rank_one(name, params, [p for p in parts[: index + 1] if p], **score_one),
                         desc=f"Round {index + 1}/{len(budget.per_class)} ({per_class} images per class)")
         for row in rows:
             latest[row["model"]] = {**row, "budget_round": index + 1}

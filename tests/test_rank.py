@@ -541,6 +541,15 @@ def test_adaptive_budget_extends_features_and_ranks_by_round(assets, tmp_path, m
     assert [r["logme"] for r in again.rows] == [r["logme"] for r in ranking.rows]
 
 
+def test_a_round_without_new_images_extracts_nothing(assets, tmp_path):
+    from lead_hf.budget import Budget
+
+    # 6 images per class: the first round already takes them all, the second adds none
+    ranking = rank_models([assets["resnet"], assets["vit"]], assets["data"], scorers=("logme",), budget=Budget((6, 12)),
+                          cache_dir=tmp_path / "cache", batch_size=8, progress=False)
+    assert [(r["budget_round"], r["n_images"], r["error"]) for r in ranking.rows] == [(2, 18, None), (2, 18, None)]
+
+
 def test_racing_budget_sends_the_leader_on(assets, tmp_path):
     images = make_imagefolder(tmp_path, n_classes=3, per_class=12, mixed_modes=False)
     ranking = rank_models([assets["resnet"], assets["vit"]], images, scorers=("lead",), max_samples_per_class=12,
