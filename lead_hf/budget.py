@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from .errors import InvalidInputError
 
-__all__ = ["Budget", "RoundResult", "successive_halving"]
+__all__ = ["Budget", "NAMED_BUDGETS", "RoundResult", "successive_halving"]
+
+NAMED_BUDGETS = ("racing", "halving")  # the constructors of Budget that take only the full budget
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Budget:
         if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts) or list(
             counts
         ) != sorted(set(counts)):
-            raise InvalidInputError(f"budget per_class must be increasing ints >= 1, e.g. (11, 33, 100); got {self.per_class!r}.")
+            raise InvalidInputError(f"budget per_class must be increasing ints >= 1, e.g. (12, 34, 100); got {self.per_class!r}.")
         if isinstance(self.keep, bool) or not isinstance(self.keep, (int, float)) or not 0.0 <= self.keep < 1.0:
             raise InvalidInputError(f"budget keep must be a share in [0, 1), e.g. 1/3; got {self.keep!r}.")
         if isinstance(self.min_kept, bool) or not isinstance(self.min_kept, int) or self.min_kept < 1:
@@ -65,13 +67,11 @@ class Budget:
 
         Example:
             >>> Budget.halving(100).per_class
-            (11, 33, 100)
+            (12, 34, 100)
         """
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
             raise InvalidInputError(f"budget eta must be an int >= 2; got {eta!r}.")
-        if isinstance(full_per_class, bool) or not isinstance(full_per_class, int) or full_per_class < 1:
-            raise InvalidInputError(f"the full budget must be an int >= 1 image per class; got {full_per_class!r}.")
-        counts = [full_per_class]
+        counts = [_check_full(full_per_class)]
         while math.ceil(counts[-1] / eta) >= first_per_class:
             counts.append(math.ceil(counts[-1] / eta))
         return cls(tuple(reversed(counts)), keep=1.0 / eta)
@@ -85,15 +85,19 @@ class Budget:
             >>> Budget.racing(100).per_class
             (25, 100)
         """
-        if isinstance(full_per_class, bool) or not isinstance(full_per_class, int) or full_per_class < 1:
-            raise InvalidInputError(f"the full budget must be an int >= 1 image per class; got {full_per_class!r}.")
-        first = math.ceil(full_per_class / 4)
+        first = math.ceil(_check_full(full_per_class) / 4)
         return cls((first, full_per_class) if first < full_per_class else (full_per_class,), keep=0.0, min_kept=1,
                    keep_within_noise=True)
 
     def n_kept(self, n_models: int) -> int:
         """How many of ``n_models`` go on to the next round."""
         return min(n_models, max(self.min_kept, math.ceil(n_models * self.keep - 1e-9)))
+
+
+def _check_full(full_per_class: int) -> int:
+    if isinstance(full_per_class, bool) or not isinstance(full_per_class, int) or full_per_class < 1:
+        raise InvalidInputError(f"the full budget must be an int >= 1 image per class; got {full_per_class!r}.")
+    return full_per_class
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,6 @@ def successive_halving(
     budget: Budget,
     *,
     within_noise: Callable[[str, str], bool] | None = None,
-    on_round: Callable[[int, int, list[str]], None] | None = None,
 ) -> list[RoundResult]:
     """Run the rounds of ``budget`` and return every model's result, best first.
 
@@ -124,8 +127,6 @@ def successive_halving(
         within_noise (`Callable[[str, str], bool]`, *optional*): ``within_noise(a, b)`` is true when b's score is
             within noise of a's (scored in the same round). A model below the cut that is within noise of the
             last model kept goes on too: the cut then never separates models the data cannot tell apart.
-        on_round (`Callable[[int, int, list[str]], None]`, *optional*): called as ``on_round(round, per_class,
-            models)`` before each round (progress).
 
     Returns:
         `list[RoundResult]`: models that reached a later round first; within a round, by score; failures last.
@@ -138,8 +139,6 @@ def successive_halving(
                                 "builds it from score intervals, so it needs confidence= a level such as 0.9).")
     alive, results = list(models), {}
     for index, per_class in enumerate(budget.per_class):
-        if on_round is not None:
-            on_round(index, per_class, alive)
         scores = score_round(list(alive), per_class)
         for model in alive:
             results[model] = RoundResult(model, index, per_class, float(scores.get(model, math.nan)))

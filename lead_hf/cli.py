@@ -49,24 +49,23 @@ def parse_names(text: str) -> tuple[str, ...]:
 
 def parse_level(text: str) -> float | None:
     """``"0.9"`` -> 0.9; ``"none"`` -> None (scores without intervals)."""
+    from .scoring.intervals import check_level
+
     if text.strip().lower() == "none":
         return None
     try:
-        level = float(text)
-    except ValueError:
-        level = math.nan
-    if not 0.0 < level < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a level in (0, 1) such as 0.9, or none, got {text!r}")
-    return level
+        return check_level(float(text))
+    except ValueError as err:  # not a number, or outside (0, 1)
+        raise argparse.ArgumentTypeError(f"expected a level in (0, 1) such as 0.9, or none, got {text!r}") from err
 
 
 def parse_budget(text: str) -> str | Any | None:
     """``"racing"`` / ``"halving"`` as is, ``"none"`` -> None, ``"12,34,100"`` -> ``Budget((12, 34, 100))`` (the best
     third goes on)."""
-    from .budget import Budget
+    from .budget import NAMED_BUDGETS, Budget
 
     word = text.strip().lower()
-    if word in ("racing", "halving", "none"):
+    if word in (*NAMED_BUDGETS, "none"):
         return None if word == "none" else word
     try:
         return Budget(tuple(int(n) for n in parse_names(text)))

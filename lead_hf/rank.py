@@ -29,7 +29,7 @@ import numpy as np
 from ._cache import writable_cache_dir
 from ._logging import get_logger
 from ._validation import check_count, check_number_option
-from .budget import Budget
+from .budget import NAMED_BUDGETS, Budget
 from .data import ImageDataset
 from .errors import InvalidInputError
 from .finetune import FinetuneRecipe
@@ -41,7 +41,6 @@ __all__ = ["Ranking", "compute_scores", "rank_hub_models", "rank_models"]
 logger = get_logger(__name__)
 
 DEFAULT_SCORERS = ("lead", "logme")
-NAMED_BUDGETS = ("racing", "halving")  # constructors of lead_hf.budget.Budget
 # Accuracy gap below which a verify_top contradiction is called noise: the standard error of one accuracy on a few
 # hundred test images is about 0.026 (docs/BENCHMARKS.md, "Fine-tuning recipe against the zoo's ground truth").
 NOISE_GAP = 0.03
@@ -172,9 +171,10 @@ def rank_models(
             (:meth:`Budget.racing`): every model on a quarter of ``max_samples_per_class`` images per class, then
             only the leader and the models within noise of it (by the primary scorer's intervals at ``confidence``)
             on all of them. ``"halving"``: successive halving (:meth:`Budget.halving`: rounds of ``full / 3^r``
-            images per class from 10 up, the best third going on each round). Or a :class:`~lead_hf.budget.Budget`. A model scored on more images extracts only the new ones; rows say how
-            many images a model was scored on (``n_images``) and its last round (``budget_round``), and models that
-            went further rank first (see docs/BENCHMARKS.md, "Adaptive budget", for what it costs and loses).
+            images per class from 10 up, the best third going on each round). Or a :class:`~lead_hf.budget.Budget`.
+            A model scored on more images extracts only the new ones; rows say how many images a model was scored
+            on (``n_images``) and its last round (``budget_round``), and models that went further rank first (see
+            docs/BENCHMARKS.md, "Adaptive image budget", for what it costs and loses).
 
     Returns:
         `Ranking`: one row per model, best first.
@@ -311,13 +311,13 @@ def _rank_adaptively(candidates: list[tuple[str, int | None]], data: ImageDatase
     from .data import per_class_sample, select_rows
     from .scoring.intervals import prob_beats
 
-    seen: set[int] = set()
+    previous = np.zeros(0, dtype=np.int64)
     parts = []  # parts[r]: the images round r adds (none when every class is already whole)
     for per_class in budget.per_class:
         rows = per_class_sample(data.labels, per_class, seed=seed)
-        new = np.array([r for r in rows if r not in seen], dtype=np.int64)
+        new = np.setdiff1d(rows, previous)  # sorted, like rows: the samples are nested
         parts.append(select_rows(data, new) if new.size else None)
-        seen.update(rows.tolist())
+        previous = rows
     hub_params = dict(candidates)
     latest: dict[str, dict[str, Any]] = {}
 

@@ -184,7 +184,7 @@ class Ranking:
         """Values whose order is the scorer's ranking: its scores, or, when an adaptive budget scored models on
         different numbers of images, ``n - position`` in its (round, score) order. Failed models are ``nan``."""
         scores = self.scores(scorer)
-        if len({row.get("budget_round") for row in self.rows}) <= 1:
+        if not _rounds_differ(self.rows):
             return scores
         ranked = sorted((r for r in self.rows if not math.isnan(scores[r["model"]])),
                         key=lambda r: self._sort_key(r, scorer))
@@ -326,16 +326,12 @@ class Ranking:
         rows = {row["model"]: row for row in self.rows}
         ordered = sorted(scores.items(), key=lambda item: self._sort_key(rows[item[0]], scorer))
         names = _short_names([m for m, _ in ordered])
-        if len({rows[m].get("budget_round") for m, _ in ordered}) > 1:  # adaptive budget: say what each was scored on
+        if _rounds_differ([rows[m] for m, _ in ordered]):  # adaptive budget: say what each was scored on
             names = {m: f"{name} ({rows[m]['n_images']} img)" for m, name in names.items()}
         positions = list(range(len(ordered)))[::-1]
-        intervals = [rows[m].get(f"{scorer}_ci") for m, _ in ordered]
-        groups = [rows[m].get(f"{scorer}_group") for m, _ in ordered]
-        errors = [[0.0, 0.0] if ci is None else [score - ci[0], ci[1] - score] for (_, score), ci in
-                  zip(ordered, intervals, strict=True)]
-        ax.errorbar([score for _, score in ordered], positions, xerr=list(zip(*errors, strict=True)) if errors else None,
-                    fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3, zorder=3)
-        self._group_bands(ax, groups, positions)
+        _whiskers(ax, [score for _, score in ordered], positions, [rows[m].get(f"{scorer}_ci") for m, _ in ordered],
+                  color="tab:blue", zorder=3)
+        self._group_bands(ax, [rows[m].get(f"{scorer}_group") for m, _ in ordered], positions)
         ax.set_yticks(positions, [f"{rank}. {names[m]}" for rank, (m, _) in enumerate(ordered, 1)])
         ax.set_ylim(-0.6, len(ordered) - 0.4)
         ax.grid(axis="x", alpha=0.3)
@@ -359,14 +355,11 @@ class Ranking:
         from .evaluation import weighted_tau
 
         models = list(scores)
-        by_round = len({row.get("budget_round") for row in self.rows}) > 1
+        by_round = _rounds_differ(self.rows)
         values = self.ordering_scores(scorer) if by_round else scores
         xs, ys = [values[m] for m in models], [truth[m] for m in models]
         rows = {row["model"]: row for row in self.rows}
-        intervals = [None if by_round else rows[m].get(f"{scorer}_ci") for m in models]
-        errors = [[0.0, 0.0] if ci is None else [x - ci[0], ci[1] - x] for x, ci in zip(xs, intervals, strict=True)]
-        ax.errorbar(xs, ys, xerr=list(zip(*errors, strict=True)) if errors else None, fmt="o", color="tab:orange",
-                    ecolor="tab:orange", capsize=3)
+        _whiskers(ax, xs, ys, [None if by_round else rows[m].get(f"{scorer}_ci") for m in models], color="tab:orange")
         for model, x, y in zip(models, xs, ys, strict=True):
             ax.annotate(Path(model).name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         tau = weighted_tau(xs, ys) if len(models) >= 2 else float("nan")
@@ -425,6 +418,18 @@ class Ranking:
             for i, row in enumerate(self.rows, 1)
         ]
         return header, body
+
+
+def _rounds_differ(rows: list[dict[str, Any]]) -> bool:
+    """Whether an adaptive budget stopped these rows in different rounds (their scores are then not comparable)."""
+    return len({row.get("budget_round") for row in rows}) > 1
+
+
+def _whiskers(ax: Any, xs: list[float], ys: list[float], intervals: list[Any], *, color: str, **style: Any) -> None:
+    """Dots at (x, y) with horizontal whiskers over each ``[low, high]`` interval (none where it is ``None``)."""
+    errors = [[0.0, 0.0] if ci is None else [x - ci[0], ci[1] - x] for x, ci in zip(xs, intervals, strict=True)]
+    ax.errorbar(xs, ys, xerr=list(zip(*errors, strict=True)) if errors else None, fmt="o", color=color, ecolor=color,
+                capsize=3, **style)
 
 
 def short_name(model: str) -> str:

@@ -146,21 +146,22 @@ def score_with_spread(
         replicates = reweighted_scores(details, encoded, bootstrap_weights(encoded, BOOTSTRAP_RESAMPLES, seed=seed))
         factor, kind = 1.0, "bootstrap"
     else:
-        fn = get_scorer(method)
+        fn, arrays = get_scorer(method), [np.asarray(a) for a in (features, labels)]  # converted once, not per half
+        logits = None if source_logits is None else np.asarray(source_logits)
         halves = half_samples(encoded, HALF_SAMPLES, seed=seed)
-        replicates = np.array([_score_rows(fn, features, labels, source_logits, rows, options) for rows in halves])
+        replicates = np.array([_score_rows(fn, *arrays, logits, rows, options) for rows in halves])
         kept = halves.shape[1]
         factor, kind = kept / max(encoded.shape[0] - kept, 1), "half-sample"
     spread = ScoreSpread(values[method], _standard_error(replicates, factor), replicates, kind, factor)
     return values, spread
 
 
-def _score_rows(fn, features, labels, source_logits, rows: np.ndarray, options: Mapping[str, Any]) -> float:
+def _score_rows(fn, features: np.ndarray, labels: np.ndarray, source_logits: np.ndarray | None, rows: np.ndarray,
+                options: Mapping[str, Any]) -> float:
     """The score on a subset of rows, or ``nan`` when the scorer refuses the subset (the full score stands)."""
-    pick = np.asarray(rows)
-    subset_logits = None if source_logits is None else np.asarray(source_logits)[pick]
+    subset_logits = None if source_logits is None else source_logits[rows]
     try:
-        return float(fn(np.asarray(features)[pick], np.asarray(labels)[pick], source_logits=subset_logits, **options))
+        return float(fn(features[rows], labels[rows], source_logits=subset_logits, **options))
     except ValueError:
         return math.nan
 

@@ -266,7 +266,7 @@ def head_class_rates(x, y, n_classes: int, opts: LeadOptions, *, moments, order_
 SHARE_ROUNDING = 1e-12  # shares at rounding level are no information (they would relax fully at t = inf)
 
 
-def transfer_shares(p0: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+def transfer_shares(p0: np.ndarray, labels: np.ndarray, n_classes: int, *, weights: np.ndarray | None = None) -> np.ndarray:
     """Per-class share of the label entropy that the probe's outputs remove, ``U_k = 1 - CE_k / H_k``.
 
     ``CE_k`` is the mean cross-entropy of ``P0`` over the samples of class k and ``H_k = -log(prior_k)``
@@ -274,14 +274,24 @@ def transfer_shares(p0: np.ndarray, labels: np.ndarray, n_classes: int) -> np.nd
     coefficient of the held-out predictions, per class: 0 when the features tell nothing about unseen
     samples of the class (clipped: worse than the prior is no information either), 1 when they tell all.
 
+    Args:
+        weights (`np.ndarray` of shape `(R, N)`, *optional*): sample weights of R replicates (e.g. bootstrap
+            counts), every class with a positive total in each: the means and priors are then weighted.
+
     Returns:
-        `np.ndarray` of shape `(K,)`, float64, in [0, 1].
+        `np.ndarray` of shape `(K,)` (or `(R, K)` with ``weights``), float64, in [0, 1].
     """
-    counts = np.bincount(labels, minlength=n_classes)
-    loss = -np.log(np.maximum(p0[np.arange(labels.shape[0]), labels], PROB_FLOOR))
-    class_loss = np.bincount(labels, weights=loss, minlength=n_classes) / counts
-    shares = np.clip(1.0 - class_loss / -np.log(counts / labels.shape[0]), 0.0, 1.0)
-    return np.where(shares > SHARE_ROUNDING, shares, 0.0)  # a prior-only P0 gives 0, not a rounding residue
+    n = labels.shape[0]
+    loss = -np.log(np.maximum(p0[np.arange(n), labels], PROB_FLOOR))
+    rows = np.ones((1, n)) if weights is None else weights
+    # Per-class sums as sums over runs of the class-sorted samples: O(R N), no (N, K) indicator matrix.
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(n_classes))
+    class_weight = np.add.reduceat(rows[:, order], starts, axis=1)
+    class_loss = np.add.reduceat((rows * loss)[:, order], starts, axis=1) / class_weight
+    shares = np.clip(1.0 - class_loss / -np.log(class_weight / rows.sum(axis=1, keepdims=True)), 0.0, 1.0)
+    shares = np.where(shares > SHARE_ROUNDING, shares, 0.0)  # a prior-only P0 gives 0, not a rounding residue
+    return shares[0] if weights is None else shares
 
 
 def evolution_rates(p0, x, y, n_classes: int, opts: LeadOptions, *, moments, order_key) -> tuple[np.ndarray, float]:
@@ -427,7 +437,6 @@ def lead_score(
     )
 
 
-
 def reweighted_scores(result: LeadResult, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """LEAD's score under sample weights, with the probe's held-out outputs ``P0`` held fixed: the cheap
     replicates of a bootstrap over images (a probe refit per replicate would cost R full scores).
@@ -447,16 +456,9 @@ def reweighted_scores(result: LeadResult, labels: np.ndarray, weights: np.ndarra
         `np.ndarray` of shape `(R,)`, float64: the score of each replicate (all-ones weights give the score).
     """
     p0, opts = result.initial_probabilities, result.options
-    n, n_classes = p0.shape
     totals = weights.sum(axis=1)
     if opts.rate != "transfer":  # fixed rates: fixed per-sample losses, which the replicates reweight
         return -(weights @ _sample_cross_entropies(p0, labels, result.decay, opts.score_form)) / totals
-    members = np.zeros((n, n_classes))
-    members[np.arange(n), labels] = 1.0
-    class_weight = weights @ members  # (R, K)
-    probe_loss = -np.log(np.maximum(p0[np.arange(n), labels], PROB_FLOOR))
-    class_loss = (weights * probe_loss) @ members / class_weight
-    shares = np.clip(1.0 - class_loss / -np.log(class_weight / totals[:, None]), 0.0, 1.0)
-    decays = _decay(np.where(shares > SHARE_ROUNDING, shares, 0.0), opts)  # (R, K), as transfer_shares does
+    decays = _decay(transfer_shares(p0, labels, p0.shape[1], weights=weights), opts)  # (R, K)
     return np.array([-(w @ _sample_cross_entropies(p0, labels, d, opts.score_form)) / total
                      for w, d, total in zip(weights, decays, totals, strict=True)])

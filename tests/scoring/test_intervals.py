@@ -14,7 +14,7 @@ from lead_hf.scoring.intervals import (
     prob_beats,
     score_with_spread,
 )
-from lead_hf.scoring.lead import LeadOptions, evolved_score, lead_score, reweighted_scores, transfer_shares
+from lead_hf.scoring.lead import lead_score, reweighted_scores, transfer_shares
 
 
 def _blobs(rng, n_per_class, n_classes=4, dim=16, separation=0.6):
@@ -32,18 +32,32 @@ def test_unit_weights_give_the_score(options):
 
 
 def test_bootstrap_counts_match_the_score_of_the_repeated_outputs():
-    """Independent formulation: repeat each held-out output as often as it was drawn and score the copies with
-    the step functions of the score itself (class shares, then the evolved cross-entropy)."""
+    """Independent formulation: repeat each held-out output as often as it was drawn, compute the class shares
+    U_k = 1 - CE_k / H_k of the copies class by class, and evolve: -mean log((1 - d) + d P0[y]), d = exp(-U)."""
     x, y = _blobs(np.random.default_rng(1), 25)
     details = lead_score(x, y, return_details=True)
     weights = bootstrap_weights(y, 5, seed=3)
     replicates = reweighted_scores(details, y, weights)
-    opts = LeadOptions()
     for counts, replicate in zip(weights.astype(int), replicates, strict=True):
-        p0, labels = np.repeat(details.initial_probabilities, counts, axis=0), np.repeat(y, counts)
-        expected = evolved_score(p0, labels, transfer_shares(p0, labels, 4), 1.0, opts)[0]
+        p_true = np.repeat(details.initial_probabilities[np.arange(y.size), y], counts)
+        labels = np.repeat(y, counts)
+        shares = np.array([max(0.0, 1.0 - np.mean(-np.log(p_true[labels == k])) / -np.log(np.mean(labels == k)))
+                           for k in range(4)])
+        decay = np.exp(-shares)[labels]
+        expected = np.mean(np.log((1.0 - decay) + decay * p_true))
         assert replicate == pytest.approx(expected, abs=1e-12)
     assert np.ptp(replicates) > 0.0  # the replicates really differ
+
+
+def test_weighted_shares_are_the_shares_of_the_repeated_samples():
+    x, y = _blobs(np.random.default_rng(4), 20)
+    p0 = lead_score(x, y, return_details=True).initial_probabilities
+    weights = bootstrap_weights(y, 3, seed=1)
+    shares = transfer_shares(p0, y, 4, weights=weights)
+    assert shares.shape == (3, 4)
+    for counts, row in zip(weights.astype(int), shares, strict=True):
+        np.testing.assert_allclose(row, transfer_shares(np.repeat(p0, counts, axis=0), np.repeat(y, counts), 4), atol=1e-12)
+    np.testing.assert_allclose(transfer_shares(p0, y, 4, weights=np.ones((1, y.size)))[0], transfer_shares(p0, y, 4))
 
 
 def test_resamples_are_stratified_seeded_and_shared_by_models():
