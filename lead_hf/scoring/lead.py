@@ -283,13 +283,15 @@ def transfer_shares(p0: np.ndarray, labels: np.ndarray, n_classes: int, *, weigh
     """
     n = labels.shape[0]
     loss = -np.log(np.maximum(p0[np.arange(n), labels], PROB_FLOOR))
-    rows = np.ones((1, n)) if weights is None else weights
-    # Per-class sums as sums over runs of the class-sorted samples: O(R N), no (N, K) indicator matrix.
-    order = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[order], np.arange(n_classes))
-    class_weight = np.add.reduceat(rows[:, order], starts, axis=1)
-    class_loss = np.add.reduceat((rows * loss)[:, order], starts, axis=1) / class_weight
-    shares = np.clip(1.0 - class_loss / -np.log(class_weight / rows.sum(axis=1, keepdims=True)), 0.0, 1.0)
+    if weights is None:  # one set of samples: O(N) class sums
+        class_weight = np.bincount(labels, minlength=n_classes)[None, :].astype(np.float64)
+        class_loss = np.bincount(labels, weights=loss, minlength=n_classes)[None, :]
+    else:  # R replicates: two GEMMs with the class indicator (N, K) beat R bincounts
+        members = np.zeros((n, n_classes))
+        members[np.arange(n), labels] = 1.0
+        class_weight, class_loss = weights @ members, (weights * loss) @ members
+    prior = class_weight / class_weight.sum(axis=1, keepdims=True)
+    shares = np.clip(1.0 - class_loss / class_weight / -np.log(prior), 0.0, 1.0)
     shares = np.where(shares > SHARE_ROUNDING, shares, 0.0)  # a prior-only P0 gives 0, not a rounding residue
     return shares[0] if weights is None else shares
 
